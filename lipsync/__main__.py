@@ -1,0 +1,97 @@
+"""Command line: python -m lipsync --face FACE (--audio AUDIO | --text TEXT) --out OUT.mp4"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import tts
+from .config import ALL_FACES, BLENDS, CHECKPOINT_NAMES, DETECTORS, DEVICES, SMOOTHING, LipSyncConfig
+from .errors import LipSyncError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lipsync", description="Make a face speak: Wav2Lip lip-sync.")
+    parser.add_argument("--face", required=True, help="image (png/jpg/webp/…) or video (mp4/mov/webm/mkv/…)")
+    speech = parser.add_mutually_exclusive_group(required=True)
+    speech.add_argument("--audio", help="speech recording (wav/mp3/m4a/ogg/flac) or a video with an audio track")
+    speech.add_argument("--text", help="text to speak (gTTS, or espeak-ng when offline)")
+    parser.add_argument("--lang", default="en", help="language code for --text (default: en)")
+    parser.add_argument("--slow", action="store_true", help="speak --text slowly")
+    parser.add_argument("--out", required=True, help="output .mp4")
+    defaults = LipSyncConfig()
+    parser.add_argument("--checkpoint", choices=CHECKPOINT_NAMES, default=defaults.checkpoint)
+    parser.add_argument("--checkpoint-dir", help="folder with wav2lip_gan.pth, wav2lip.pth, s3fd.pth "
+                                                 "(default: $LIPSYNC_CHECKPOINT_DIR, else the Hugging Face Hub)")
+    parser.add_argument("--detector", choices=DETECTORS, default=defaults.detector)
+    parser.add_argument("--box", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+                        help="fixed face box in pixels; skips detection")
+    parser.add_argument("--pads", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+                        default=defaults.pads, help="margin added to the detected box (default: 0 10 0 0)")
+    parser.add_argument("--smoothing", choices=SMOOTHING, default=defaults.smoothing)
+    parser.add_argument("--face-index", type=int, default=defaults.face_index,
+                        help=f"which face: 0 = largest, then left to right; {ALL_FACES} = all faces")
+    parser.add_argument("--blend", choices=BLENDS, default=defaults.blend)
+    parser.add_argument("--no-color-match", dest="color_match", action="store_false")
+    parser.add_argument("--no-keep-silence", dest="keep_silence", action="store_false",
+                        help="animate the mouth during silences too")
+    parser.add_argument("--no-align", dest="align_roll", action="store_false", help="do not straighten tilted heads")
+    parser.add_argument("--max-height", type=int, default=defaults.max_height)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--device", choices=DEVICES, default=defaults.device)
+    return parser
+
+
+class ProgressBar:
+    """One line on stderr: stage and percentage, redrawn in place."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.last = None
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        percent = int(fraction * 100)
+        if (percent, stage) == self.last:
+            return
+        self.last = (percent, stage)
+        filled = percent * 30 // 100
+        self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {percent:3d}% {stage:<8}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.last is not None:
+            self.stream.write("\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    bar = ProgressBar()
+    try:
+        from .pipeline import generate
+
+        config = LipSyncConfig(
+            checkpoint=args.checkpoint, checkpoint_dir=args.checkpoint_dir, detector=args.detector,
+            box=tuple(args.box) if args.box else None, pads=tuple(args.pads), smoothing=args.smoothing,
+            face_index=args.face_index, blend=args.blend, color_match=args.color_match,
+            keep_silence=args.keep_silence, align_roll=args.align_roll, max_height=args.max_height,
+            batch_size=args.batch_size, device=args.device)
+        result = generate(args.face, args.out, audio_path=args.audio, text=args.text, lang=args.lang,
+                          slow=args.slow, config=config, progress=bar)
+    except LipSyncError as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        bar.close()
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    bar.close()
+    if result.tts_fallback_reason:
+        print(f"note: gTTS was unavailable ({result.tts_fallback_reason}); used espeak-ng.", file=sys.stderr)
+    print(f"{result.path}: {result.duration:.2f} s, {result.frames} frames at {result.fps:.2f} fps, "
+          f"{result.width}x{result.height}, made in {result.seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

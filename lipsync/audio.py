@@ -1,0 +1,145 @@
+"""Speech in: decode any common format, build the exact mel the model was trained on, find the silences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import librosa
+import numpy as np
+from pydub import AudioSegment
+from pydub.exceptions import CouldntDecodeError
+
+from . import media
+from .errors import AudioError
+
+SAMPLE_RATE = 16_000
+N_FFT = 800
+HOP_LENGTH = 200
+WIN_LENGTH = 800
+N_MELS = 80
+FMIN = 55
+FMAX = 7600
+PREEMPHASIS = 0.97
+REF_LEVEL_DB = 20.0
+MIN_LEVEL_DB = -100.0
+MEL_LIMIT = 4.0
+MEL_FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # 80
+MEL_WINDOW = 16
+
+# A span quieter than this, relative to the loudest 50 ms of the clip, for at least MIN_SILENCE_SECONDS is silence.
+SILENCE_BELOW_PEAK_DB = 35.0
+SILENCE_FLOOR_DBFS = -55.0
+MIN_SILENCE_SECONDS = 0.2
+SILENCE_FADE_SECONDS = 0.12
+
+
+@dataclass(frozen=True)
+class Speech:
+    samples: np.ndarray  # float32, mono, SAMPLE_RATE
+    mux_path: Path  # the decoded speech at its own rate, for the output's audio track
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+def load_speech(path: str | Path, work_dir: Path, max_seconds: float) -> Speech:
+    """Decode a recording (or a video's audio track) with pydub/ffmpeg; refuse empty, broken or too long input."""
+    name = Path(path).name
+    info = media.probe(path, "audio")
+    if info is None:
+        raise AudioError(f"'{name}' is not a readable audio file.")
+    if not info.has_audio:
+        kind = "video file" if info.video is not None else "file"
+        raise AudioError(f"'{name}' is a {kind} with no audio track.")
+    if info.audio_duration > max_seconds:
+        raise AudioError(f"The speech is {info.audio_duration:.0f} s long; the limit is {max_seconds:.0f} s. "
+                         f"Trim it and try again.")
+    try:
+        segment = AudioSegment.from_file(media.tool_path(path))
+    except (CouldntDecodeError, IndexError, OSError) as exc:
+        raise AudioError(f"'{name}' could not be decoded as audio.") from exc
+    if len(segment) == 0 or segment.frame_count() < 1:
+        raise AudioError(f"'{name}' holds no sound (it is 0 s long).")
+    if segment.duration_seconds > max_seconds:
+        raise AudioError(f"The speech is {segment.duration_seconds:.0f} s long; the limit is {max_seconds:.0f} s.")
+    mux_path = work_dir / "speech.wav"
+    segment.export(mux_path, format="wav")
+    mono = segment.set_channels(1)
+    full_scale = float(1 << (8 * mono.sample_width - 1))
+    samples = np.asarray(mono.get_array_of_samples(), dtype=np.float32) / full_scale
+    if mono.frame_rate != SAMPLE_RATE:
+        samples = librosa.resample(samples, orig_sr=mono.frame_rate, target_sr=SAMPLE_RATE)
+    return Speech(samples.astype(np.float32), mux_path)
+
+
+def melspectrogram(samples: np.ndarray) -> np.ndarray:
+    """(80, T) normalised log-mel, 80 frames per second, as the released Wav2Lip models expect."""
+    emphasised = np.append(samples[:1], samples[1:] - PREEMPHASIS * samples[:-1])
+    spectrum = np.abs(librosa.stft(emphasised, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH,
+                                   pad_mode="reflect"))
+    mel = _mel_basis() @ spectrum
+    db = 20.0 * np.log10(np.maximum(1e-5, mel)) - REF_LEVEL_DB
+    return np.clip(2 * MEL_LIMIT * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MEL_LIMIT, -MEL_LIMIT, MEL_LIMIT).astype(np.float32)
+
+
+_MEL_BASIS: np.ndarray | None = None
+
+
+def _mel_basis() -> np.ndarray:
+    global _MEL_BASIS
+    if _MEL_BASIS is None:
+        _MEL_BASIS = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX)
+    return _MEL_BASIS
+
+
+def frame_count(duration: float, fps: float) -> int:
+    return max(1, round(duration * fps))
+
+
+def mel_window(mel: np.ndarray, fps: float, index: int) -> np.ndarray:
+    """The 16-column window for output frame `index`; the last 16 columns near the end."""
+    if mel.shape[1] < MEL_WINDOW:
+        mel = np.pad(mel, ((0, 0), (0, MEL_WINDOW - mel.shape[1])), constant_values=-MEL_LIMIT)
+    start = int(MEL_FRAMES_PER_SECOND * index / fps)
+    if start + MEL_WINDOW > mel.shape[1]:
+        start = mel.shape[1] - MEL_WINDOW
+    return mel[:, start:start + MEL_WINDOW]
+
+
+def speech_weights(samples: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
+    """Per output frame, 1 where someone speaks and 0 in silences of at least MIN_SILENCE_SECONDS, faded between."""
+    hop = SAMPLE_RATE / fps
+    starts = (np.arange(n_frames) * hop).astype(int)
+    rms = np.array([np.sqrt(np.mean(np.square(samples[s:s + int(hop) + 1]))) if s < len(samples) else 0.0
+                    for s in starts])
+    level = 20 * np.log10(np.maximum(rms, 1e-8))
+    peak = level.max(initial=-160.0)
+    threshold = max(SILENCE_FLOOR_DBFS, peak - SILENCE_BELOW_PEAK_DB)
+    quiet = level < threshold
+    talking = np.ones(n_frames, dtype=bool)
+    min_run = max(1, round(MIN_SILENCE_SECONDS * fps))
+    index = 0
+    while index < n_frames:
+        if quiet[index]:
+            end = index
+            while end < n_frames and quiet[end]:
+                end += 1
+            if end - index >= min_run:
+                talking[index:end] = False
+            index = end
+        else:
+            index += 1
+    fade = max(1, round(SILENCE_FADE_SECONDS * fps))
+    # Distance (in frames) to the nearest talking frame, turned into a linear fade.
+    distance = np.full(n_frames, n_frames + fade, dtype=float)
+    last = -np.inf
+    for i in range(n_frames):
+        last = i if talking[i] else last
+        distance[i] = i - last
+    last = np.inf
+    for i in range(n_frames - 1, -1, -1):
+        last = i if talking[i] else last
+        distance[i] = min(distance[i], last - i)
+    return np.clip(1.0 - distance / (fade + 1), 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,84 @@
+"""Put the generated mouth back: a feathered lower-face mask (or the original hard paste), in float."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from .face import FaceBox
+from .model import FACE_SIZE
+
+# Mask geometry in the 96×96 crop: an ellipse over mouth and jaw, feathered by a fixed share of the crop,
+# so the feather scales with the face.
+MASK_CENTRE = (48, 63)
+MASK_AXES = (33, 24)
+FEATHER_SIGMA = 5.0
+EDGE_TAPER = 6  # pixels at the crop's edge forced down to zero, so nothing shows at the box border
+
+
+@lru_cache(maxsize=2)
+def crop_mask(blend: str) -> np.ndarray:
+    if blend == "hard":
+        return np.ones((FACE_SIZE, FACE_SIZE), np.float32)
+    mask = np.zeros((FACE_SIZE, FACE_SIZE), np.float32)
+    cv2.ellipse(mask, MASK_CENTRE, MASK_AXES, 0, 0, 360, 1.0, thickness=-1)
+    mask = cv2.GaussianBlur(mask, (0, 0), FEATHER_SIGMA)
+    ramp = np.clip(np.minimum(np.arange(FACE_SIZE), np.arange(FACE_SIZE)[::-1]) / EDGE_TAPER, 0, 1)
+    return (mask * np.minimum.outer(ramp, ramp)).astype(np.float32)
+
+
+def crop_face(frame: np.ndarray, box: FaceBox) -> np.ndarray:
+    """The upright 96×96 crop that the model sees."""
+    return cv2.warpAffine(frame, box.crop_matrix(FACE_SIZE), (FACE_SIZE, FACE_SIZE), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def match_colour(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Shift the generated colours so they agree with the original on the mask's feathered band."""
+    band = (mask * (1.0 - mask))[..., None]
+    weight = band.sum()
+    if weight < 1e-3:
+        return generated
+    shift = ((original.astype(np.float32) - generated) * band).sum(axis=(0, 1)) / weight
+    return generated + shift
+
+
+def paste(frame: np.ndarray, box: FaceBox, generated: np.ndarray, original_crop: np.ndarray, blend: str,
+          colour_match: bool, strength: float) -> None:
+    """Blend a generated 96×96 BGR crop (float, 0..255) into `frame` in place, `strength` in [0, 1]."""
+    height, width = frame.shape[:2]
+    x1, y1, x2, y2 = box.bounds(width, height)
+    if x2 <= x1 or y2 <= y1 or strength <= 0:
+        return
+    mask = crop_mask(blend)
+    if colour_match and blend != "hard":
+        generated = match_colour(generated, original_crop, mask)
+    # Map region pixels to crop pixels: the crop matrix after shifting the region's origin.
+    matrix = box.crop_matrix(FACE_SIZE)
+    matrix[:, 2] += matrix[:, :2] @ np.array([x1, y1], dtype=np.float64)
+    size = (x2 - x1, y2 - y1)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    face = cv2.warpAffine(generated.astype(np.float32), matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(mask, matrix, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = (alpha * strength)[..., None]
+    region = frame[y1:y2, x1:x2].astype(np.float32)
+    frame[y1:y2, x1:x2] = np.clip(region + (face - region) * alpha + 0.5, 0, 255).astype(np.uint8)
+
+
+def seam_score(original: np.ndarray, output: np.ndarray, bounds: tuple[int, int, int, int]) -> float:
+    """Mean absolute jump of (output - original) across the border of the pasted box (x1, y1, x2, y2)."""
+    diff = np.abs(output.astype(np.float32) - original.astype(np.float32)).mean(axis=2)
+    x1, y1, x2, y2 = bounds
+    height, width = diff.shape
+    jumps = []
+    if y1 > 0:
+        jumps.append(diff[y1, x1:x2] - diff[y1 - 1, x1:x2])
+    if y2 < height:
+        jumps.append(diff[y2 - 1, x1:x2] - diff[y2, x1:x2])
+    if x1 > 0:
+        jumps.append(diff[y1:y2, x1] - diff[y1:y2, x1 - 1])
+    if x2 < width:
+        jumps.append(diff[y1:y2, x2 - 1] - diff[y1:y2, x2])
+    return float(np.mean(np.abs(np.concatenate(jumps)))) if jumps else 0.0

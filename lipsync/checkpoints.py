@@ -1,0 +1,230 @@
+"""Where each checkpoint comes from, how it is checked, and how it is loaded (once per process and device)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+from .model import Wav2Lip
+
+CHECKPOINT_DIR_ENV = "LIPSYNC_CHECKPOINT_DIR"
+VERIFIED_STAMP_FILE = Path(os.environ.get("LIPSYNC_CACHE", Path.home() / ".cache" / "lipsync")) / "verified.json"
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    name: str
+    repo_id: str
+    filename: str
+    sha256: str
+    size: int
+    # The sha256 is the real pin; the revision names the branch the file was listed on (2026-11).
+    revision: str = "main"
+
+    @property
+    def local_name(self) -> str:
+        return f"{self.name}.pth"
+
+
+REGISTRY: dict[str, CheckpointSpec] = {
+    spec.name: spec
+    for spec in (
+        CheckpointSpec("wav2lip_gan", "camenduru/Wav2Lip", "checkpoints/wav2lip_gan.pth",
+                       "ca9ab7b7b812c0e80a6e70a5977c545a1e8a365a6c49d5e533023c034d7ac3d8", 435_801_865),
+        # camenduru/Wav2Lip's checkpoints/wav2lip.pth is a broken 167 kB file: take it from numz/wav2lip_studio.
+        CheckpointSpec("wav2lip", "numz/wav2lip_studio", "Wav2lip/wav2lip.pth",
+                       "b78b681b68ad9fe6c6fb1debc6ff43ad05834a8af8a62ffc4167b7b34ef63c37", 435_807_851),
+        CheckpointSpec("s3fd", "camenduru/Wav2Lip", "face_detection/detection/sfd/s3fd.pth",
+                       "619a31681264d3f7f7fc7a16a42cbbe8b23f31a256f75a366e5a1bcd59b33543", 89_843_225),
+    )
+}
+
+_lock = threading.RLock()
+_verified: dict[str, str] = {}
+_cpu_models: dict[tuple[str, str], torch.nn.Module] = {}
+_device_models: dict[tuple[str, str, str], torch.nn.Module] = {}
+
+
+def checkpoint_dir(override: str | os.PathLike | None = None) -> Path | None:
+    folder = override or os.environ.get(CHECKPOINT_DIR_ENV)
+    return Path(folder).expanduser() if folder else None
+
+
+def how_to_provide(spec: CheckpointSpec) -> str:
+    return (f"Download {spec.filename} from the Hugging Face repo {spec.repo_id}, save it as "
+            f"{spec.local_name} in a folder, and set {CHECKPOINT_DIR_ENV} (or --checkpoint-dir) to that folder.")
+
+
+def resolve(name: str, local_dir: str | os.PathLike | None = None, registry: dict[str, CheckpointSpec] = REGISTRY) -> Path:
+    """Path of a usable checkpoint file: from the local folder if one is set, else the Hub (sha256-checked)."""
+    spec = registry[name]
+    folder = checkpoint_dir(local_dir)
+    if folder is not None:
+        path = folder / spec.local_name
+        if not path.is_file():
+            raise CheckpointError(f"{path} does not exist. Put {spec.local_name} in {folder}, "
+                                  f"or unset {CHECKPOINT_DIR_ENV} to download it from the Hub ({spec.repo_id}).")
+        return path
+    return _download(spec)
+
+
+def _download(spec: CheckpointSpec) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    def fetch(force: bool) -> Path:
+        try:
+            return Path(hf_hub_download(spec.repo_id, spec.filename, revision=spec.revision, force_download=force))
+        except Exception as exc:  # offline, repo gone, rate-limited: all end the same way for the user
+            raise CheckpointError(f"Could not fetch {spec.filename} from the Hugging Face Hub ({spec.repo_id}): "
+                                  f"{type(exc).__name__}. {how_to_provide(spec)}") from exc
+
+    path = fetch(force=False)
+    if _matches(path, spec):
+        return path
+    path = fetch(force=True)  # a tampered or truncated cached copy: fetch it again, once
+    if _matches(path, spec):
+        return path
+    raise CheckpointError(f"{spec.filename} from {spec.repo_id} failed its sha256 check (expected {spec.sha256[:12]}…): "
+                          f"the file is corrupt or was replaced. {how_to_provide(spec)}")
+
+
+def _matches(path: Path, spec: CheckpointSpec) -> bool:
+    stat = path.stat()
+    if stat.st_size != spec.size:
+        return False
+    return sha256_of(path) == spec.sha256
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 of a file, remembered (in process and on disk) by path, size and mtime so 435 MB is hashed once."""
+    real = os.path.realpath(path)
+    stat = os.stat(real)
+    key = f"{real}:{stat.st_size}:{stat.st_mtime_ns}"
+    with _lock:
+        if key in _verified:
+            return _verified[key]
+        stamps = _read_stamps()
+        if key in stamps:
+            _verified[key] = stamps[key]
+            return stamps[key]
+    digest = hashlib.sha256()
+    with open(real, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    with _lock:
+        _verified[key] = digest.hexdigest()
+        stamps = _read_stamps()
+        stamps[key] = _verified[key]
+        try:
+            VERIFIED_STAMP_FILE.parent.mkdir(parents=True, exist_ok=True)
+            tmp = VERIFIED_STAMP_FILE.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(stamps))
+            tmp.replace(VERIFIED_STAMP_FILE)
+        except OSError:
+            pass  # a read-only home only costs a re-hash in the next process
+    return _verified[key]
+
+
+def _read_stamps() -> dict[str, str]:
+    try:
+        return json.loads(VERIFIED_STAMP_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _torch_load(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path.name} could not be read as a PyTorch checkpoint ({type(exc).__name__}). "
+                              f"It may be truncated or not a checkpoint at all.") from exc
+
+
+def check_state_dict(found: dict, expected: dict, source: str) -> None:
+    """Refuse a checkpoint whose keys or shapes differ from the architecture, naming the first difference."""
+    for key, tensor in expected.items():
+        if key not in found:
+            raise CheckpointError(f"{source} is not a matching checkpoint: key {key!r} is missing.")
+        if tuple(found[key].shape) != tuple(tensor.shape):
+            raise CheckpointError(f"{source} is not a matching checkpoint: {key!r} has shape "
+                                  f"{tuple(found[key].shape)}, expected {tuple(tensor.shape)}.")
+    extra = [key for key in found if key not in expected]
+    if extra:
+        raise CheckpointError(f"{source} is not a matching checkpoint: unexpected key {extra[0]!r}.")
+
+
+def wav2lip_state_dict(path: Path) -> dict:
+    raw = _torch_load(path)
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path.name} is not a Wav2Lip checkpoint: it holds no dictionary of weights.")
+    weights = raw.get("state_dict", raw)
+    return {key.removeprefix("module."): value for key, value in weights.items()}
+
+
+def s3fd_state_dict(path: Path) -> dict:
+    raw = _torch_load(path)
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path.name} is not an S3FD checkpoint: it holds no dictionary of weights.")
+    return raw
+
+
+def _build_generator(path: Path) -> Wav2Lip:
+    model = Wav2Lip()
+    weights = wav2lip_state_dict(path)
+    check_state_dict(weights, model.state_dict(), path.name)
+    model.load_state_dict(weights)
+    return model.eval().fold_batchnorm().to(memory_format=torch.channels_last)
+
+
+def load_generator(name: str, device: str = "cpu", local_dir: str | os.PathLike | None = None) -> Wav2Lip:
+    """The generator with BatchNorm folded, loaded once per process; a device copy is made once per device."""
+    path = resolve(name, local_dir)
+    with _lock:
+        cpu_key = (name, str(path))
+        if cpu_key not in _cpu_models:
+            _cpu_models[cpu_key] = _build_generator(path)
+        if device == "cpu":
+            return _cpu_models[cpu_key]
+        device_key = (name, str(path), device)
+        if device_key not in _device_models:
+            _device_models[device_key] = copy.deepcopy(_cpu_models[cpu_key]).to(device)
+        return _device_models[device_key]
+
+
+def s3fd_path(local_dir: str | os.PathLike | None = None) -> Path:
+    """The S3FD weights, with a user-supplied file checked for the right keys and shapes first."""
+    path = resolve("s3fd", local_dir)
+    if checkpoint_dir(local_dir) is not None:
+        from face_alignment.detection.sfd.net_s3fd import s3fd
+
+        check_state_dict(s3fd_state_dict(path), s3fd().state_dict(), path.name)
+    return path
+
+
+def write_random_checkpoints(folder: str | os.PathLike, seed: int = 0) -> Path:
+    """Random-weight checkpoints of the real architectures, in the released files' format, for tests and benchmarks
+    where the real weights cannot be downloaded: same compute, garbage mouths."""
+    from face_alignment.detection.sfd.net_s3fd import s3fd
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    for name in ("wav2lip_gan", "wav2lip"):
+        model = Wav2Lip()
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):  # plausible running statistics, so folding is exercised
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+        weights = {f"module.{key}": value for key, value in model.state_dict().items()}
+        torch.save({"state_dict": weights, "optimizer": {"state": {}, "param_groups": []},
+                    "global_step": 0, "global_epoch": 0}, folder / f"{name}.pth")
+    torch.save(s3fd().state_dict(), folder / "s3fd.pth")
+    return folder

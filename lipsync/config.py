@@ -1,0 +1,70 @@
+"""Every knob of a lip-sync run, with its default and its limit, in one frozen dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .errors import OptionError
+
+CHECKPOINT_NAMES = ("wav2lip_gan", "wav2lip")
+DETECTORS = ("s3fd", "haar")
+SMOOTHING = ("one_euro", "mean", "none")
+BLENDS = ("feather", "hard")
+DEVICES = ("auto", "cpu", "cuda")
+ALL_FACES = -1
+
+
+@dataclass(frozen=True)
+class LipSyncConfig:
+    checkpoint: str = "wav2lip_gan"
+    # Folder with user-supplied wav2lip_gan.pth / wav2lip.pth / s3fd.pth; None: $LIPSYNC_CHECKPOINT_DIR, then the Hub.
+    checkpoint_dir: str | None = None
+    detector: str = "s3fd"
+    # Fixed face box (top, bottom, left, right) in input pixels; skips detection.
+    box: tuple[int, int, int, int] | None = None
+    # Extra margin around the detected box: (top, bottom, left, right) pixels.
+    pads: tuple[int, int, int, int] = (0, 10, 0, 0)
+    smoothing: str = "one_euro"
+    # 0 = largest face, then left to right; ALL_FACES syncs every face.
+    face_index: int = 0
+    blend: str = "feather"
+    color_match: bool = True
+    keep_silence: bool = True
+    align_roll: bool = True
+    # Frames taller than this are scaled down (also the output size).
+    max_height: int = 1080
+    still_fps: float = 25.0
+    batch_size: int = 0  # 0: chosen for the device
+    device: str = "auto"
+    # Limits for public use.
+    max_audio_seconds: float = 120.0
+    max_text_chars: int = 2000
+    max_image_pixels: int = 40_000_000
+    max_upload_bytes: int = 500 * 1024 * 1024
+    subprocess_timeout: float = 600.0
+
+    def __post_init__(self) -> None:
+        _one_of("checkpoint", self.checkpoint, CHECKPOINT_NAMES)
+        _one_of("detector", self.detector, DETECTORS)
+        _one_of("smoothing", self.smoothing, SMOOTHING)
+        _one_of("blend", self.blend, BLENDS)
+        _one_of("device", self.device, DEVICES)
+        if self.box is not None:
+            top, bottom, left, right = self.box
+            if not (0 <= top < bottom and 0 <= left < right):
+                raise OptionError("box must be TOP BOTTOM LEFT RIGHT with top < bottom and left < right")
+        if len(self.pads) != 4:
+            raise OptionError("pads must be four numbers: TOP BOTTOM LEFT RIGHT")
+        if self.face_index < ALL_FACES:
+            raise OptionError("face_index must be 0 or more, or -1 for all faces")
+        if self.max_height < 96 or self.still_fps <= 0 or self.batch_size < 0:
+            raise OptionError("max_height must be at least 96, still_fps positive and batch_size not negative")
+
+    def replace(self, **changes) -> "LipSyncConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise OptionError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")

@@ -1,0 +1,366 @@
+"""Find the face to sync in every frame: detect (S3FD or Haar) once per input, track, fill gaps, smooth, align."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+from . import checkpoints
+from .config import ALL_FACES, LipSyncConfig
+from .errors import NoFaceError
+
+DETECT_MAX_SIDE = 480  # detection runs on a copy at most this large; boxes are scaled back
+DETECT_BATCH = 16
+RETRY_ANGLES = (15.0, -15.0, 30.0, -30.0)  # frames with no upright face are searched again, rotated
+MIN_EYE_ROLL = 3.0  # degrees; smaller eye-line tilts are noise
+MAX_GAP_SECONDS = 0.5  # shorter losses of the face are bridged by interpolation
+S3FD_THRESHOLD = 0.5
+HAAR_FACE = "haarcascade_frontalface_default.xml"
+HAAR_EYE = "haarcascade_eye.xml"
+CACHE_ENTRIES = 16
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A face's box in frame pixels; rotating the frame by `angle` degrees (OpenCV's sense) makes it upright."""
+    cx: float
+    cy: float
+    w: float
+    h: float
+    angle: float = 0.0
+
+    def crop_matrix(self, size: int) -> np.ndarray:
+        """2×3 affine map from frame pixels to the upright size×size crop of this box."""
+        rotate = np.vstack([cv2.getRotationMatrix2D((self.cx, self.cy), self.angle, 1.0), [0, 0, 1]])
+        to_crop = np.array([[size / self.w, 0, -(self.cx - self.w / 2) * size / self.w],
+                            [0, size / self.h, -(self.cy - self.h / 2) * size / self.h],
+                            [0, 0, 1]])
+        return (to_crop @ rotate)[:2]
+
+    def bounds(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """Axis-aligned (x1, y1, x2, y2) covering the (rotated) box, clipped to the frame."""
+        theta = math.radians(self.angle)
+        half_w = abs(self.w / 2 * math.cos(theta)) + abs(self.h / 2 * math.sin(theta))
+        half_h = abs(self.w / 2 * math.sin(theta)) + abs(self.h / 2 * math.cos(theta))
+        x1, y1 = math.floor(self.cx - half_w), math.floor(self.cy - half_h)
+        x2, y2 = math.ceil(self.cx + half_w), math.ceil(self.cy + half_h)
+        return max(0, x1), max(0, y1), min(width, x2), min(height, y2)
+
+    def padded(self, pads: tuple[int, int, int, int], width: int, height: int) -> "FaceBox":
+        top, bottom, left, right = pads
+        x1, x2 = -self.w / 2 - left, self.w / 2 + right
+        y1, y2 = -self.h / 2 - top, self.h / 2 + bottom
+        if self.angle == 0.0:  # upright boxes stay inside the frame, as the original crop did
+            x1, x2 = max(x1, -self.cx), min(x2, width - self.cx)
+            y1, y2 = max(y1, -self.cy), min(y2, height - self.cy)
+        theta = math.radians(self.angle)
+        shift_x, shift_y = (x1 + x2) / 2, (y1 + y2) / 2
+        # Shift the centre along the face's own axes (the inverse of the upright rotation).
+        cx = self.cx + shift_x * math.cos(theta) - shift_y * math.sin(theta)
+        cy = self.cy + shift_x * math.sin(theta) + shift_y * math.cos(theta)
+        return FaceBox(cx, cy, max(2.0, x2 - x1), max(2.0, y2 - y1), self.angle)
+
+
+# ---------------------------------------------------------------- detectors
+
+class HaarDetector:
+    """OpenCV's frontal-face cascade: no download, fine for frontal faces."""
+
+    def __init__(self):
+        self.faces = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / HAAR_FACE))
+
+    def detect(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        found = []
+        for frame in frames:
+            gray = cv2.equalizeHist(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+            side = max(24, min(gray.shape) // 10)
+            boxes = self.faces.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
+            rows = [[x, y, x + w, y + h, 1.0] for x, y, w, h in np.asarray(boxes).reshape(-1, 4)]
+            found.append(np.array(rows, dtype=np.float32).reshape(-1, 5))
+        return found
+
+
+class S3FDDetector:
+    """S3FD through face-alignment, with the weights from the checkpoint registry."""
+
+    def __init__(self, device: str, local_dir: str | None):
+        from face_alignment.detection.sfd.sfd_detector import SFDDetector
+
+        self.device = device
+        self.net = SFDDetector(device, path_to_detector=str(checkpoints.s3fd_path(local_dir)),
+                               filter_threshold=S3FD_THRESHOLD)
+
+    def detect(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        rgb = np.stack(frames)[..., ::-1].transpose(0, 3, 1, 2)
+        batch = torch.from_numpy(np.ascontiguousarray(rgb)).float()
+        found = self.net.detect_from_batch(batch)
+        return [np.array(boxes, dtype=np.float32).reshape(-1, 5) for boxes in found]
+
+
+_detectors: dict[tuple, object] = {}
+_detectors_lock = threading.Lock()
+
+
+def get_detector(config: LipSyncConfig, device: str):
+    key = (config.detector, device, str(checkpoints.checkpoint_dir(config.checkpoint_dir)))
+    with _detectors_lock:
+        if key not in _detectors:
+            _detectors[key] = HaarDetector() if config.detector == "haar" else S3FDDetector(device, config.checkpoint_dir)
+        return _detectors[key]
+
+
+# ---------------------------------------------------------------- detection with rotation retries and eye roll
+
+_eyes = threading.local()
+
+
+def _eye_roll(frame: np.ndarray, box: FaceBox) -> float | None:
+    """Roll correction from the eye line inside the upright crop, or None when two eyes are not clear."""
+    if not hasattr(_eyes, "cascade"):
+        _eyes.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / HAAR_EYE))
+    size = 160
+    crop = cv2.warpAffine(frame, box.crop_matrix(size), (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    upper = cv2.equalizeHist(cv2.cvtColor(crop[: size * 6 // 10], cv2.COLOR_BGR2GRAY))
+    eyes = _eyes.cascade.detectMultiScale(upper, scaleFactor=1.1, minNeighbors=4, minSize=(size // 10, size // 10),
+                                          maxSize=(size // 3, size // 3))
+    centres = sorted((x + w / 2, y + h / 2) for x, y, w, h in np.asarray(eyes).reshape(-1, 4))
+    pairs = [(a, b) for i, a in enumerate(centres) for b in centres[i + 1:]
+             if size * 0.2 < b[0] - a[0] < size * 0.7 and abs(b[1] - a[1]) < size * 0.25
+             and (a[0] < size / 2) != (b[0] < size / 2)]
+    if not pairs:
+        return None
+    left, right = max(pairs, key=lambda p: p[1][0] - p[0][0])
+    # The eye line sloping down to the right (y grows downwards) needs a further counter-clockwise turn.
+    return math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
+
+
+def _to_boxes(rows: np.ndarray, scale: float, angle: float, centre: tuple[float, float]) -> list[FaceBox]:
+    """Detector rows in a (possibly rotated) downscaled copy to FaceBoxes in full-frame pixels."""
+    boxes = []
+    back = cv2.getRotationMatrix2D(centre, -angle, 1.0)
+    for x1, y1, x2, y2, _ in rows:
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        ox, oy = back @ [cx, cy, 1.0]
+        boxes.append(FaceBox(ox / scale, oy / scale, (x2 - x1) / scale, (y2 - y1) / scale, angle))
+    return boxes
+
+
+def detect_frames(detector, frames: list[np.ndarray], scale: float, full_frames: list[np.ndarray] | None,
+                  align_roll: bool) -> list[list[FaceBox]]:
+    """Faces per frame: upright first, then rotated copies for frames with none; roll refined by the eyes."""
+    found = [_to_boxes(rows, scale, 0.0, (0, 0)) for rows in detector.detect(frames)]
+    if align_roll:
+        for index in [i for i, boxes in enumerate(found) if not boxes]:
+            frame = frames[index]
+            centre = (frame.shape[1] / 2, frame.shape[0] / 2)
+            for angle in RETRY_ANGLES:
+                turned = cv2.warpAffine(frame, cv2.getRotationMatrix2D(centre, angle, 1.0), frame.shape[1::-1],
+                                        borderMode=cv2.BORDER_REPLICATE)
+                rows = detector.detect([turned])[0]
+                if len(rows):
+                    found[index] = _to_boxes(rows, scale, angle, centre)
+                    break
+        for index, boxes in enumerate(found):
+            source = (full_frames or frames)[index]
+            factor = 1.0 if full_frames else scale
+            for k, box in enumerate(boxes):
+                local = FaceBox(box.cx * factor, box.cy * factor, box.w * factor, box.h * factor, box.angle)
+                roll = _eye_roll(source, local)
+                if roll is not None and abs(roll) >= MIN_EYE_ROLL:
+                    boxes[k] = FaceBox(box.cx, box.cy, box.w, box.h, box.angle + roll)
+    return found
+
+
+# ---------------------------------------------------------------- cache and statistics
+
+@dataclass
+class DetectionStats:
+    passes: int = 0  # detection passes actually run (cache hits excluded)
+
+
+STATS = DetectionStats()
+_cache: OrderedDict[tuple, list[list[FaceBox]]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def detect_input(key: tuple, run: Callable[[], list[list[FaceBox]]]) -> list[list[FaceBox]]:
+    """Detections for an input, from the cache when the same bytes were seen with the same settings."""
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    found = run()
+    with _cache_lock:
+        STATS.passes += 1
+        _cache[key] = found
+        while len(_cache) > CACHE_ENTRIES:
+            _cache.popitem(last=False)
+    return found
+
+
+def detection_scale(width: int, height: int) -> float:
+    return min(1.0, DETECT_MAX_SIDE / max(width, height))
+
+
+def detect_in_batches(detector, frames: Iterable[np.ndarray], scale: float, align_roll: bool,
+                      on_batch: Callable[[int], None] = lambda done: None) -> list[list[FaceBox]]:
+    found: list[list[FaceBox]] = []
+    batch: list[np.ndarray] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == DETECT_BATCH:
+            found += detect_frames(detector, batch, scale, None, align_roll)
+            batch = []
+            on_batch(len(found))
+    if batch:
+        found += detect_frames(detector, batch, scale, None, align_roll)
+        on_batch(len(found))
+    return found
+
+
+# ---------------------------------------------------------------- tracking, gaps, smoothing
+
+def _iou(a: FaceBox, b: FaceBox) -> float:
+    ax1, ay1, ax2, ay2 = a.cx - a.w / 2, a.cy - a.h / 2, a.cx + a.w / 2, a.cy + a.h / 2
+    bx1, by1, bx2, by2 = b.cx - b.w / 2, b.cy - b.h / 2, b.cx + b.w / 2, b.cy + b.h / 2
+    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
+    union = a.w * a.h + b.w * b.h - inter
+    return inter / union if union > 0 else 0.0
+
+
+def order_faces(boxes: list[FaceBox]) -> list[FaceBox]:
+    """The largest face first, then the others from left to right."""
+    if not boxes:
+        return []
+    largest = max(boxes, key=lambda b: b.w * b.h)
+    return [largest] + sorted((b for b in boxes if b is not largest), key=lambda b: b.cx)
+
+
+def build_tracks(found: list[list[FaceBox]]) -> list[np.ndarray]:
+    """One (n, 5) array [cx, cy, w, h, angle] per face seen in the first frame with faces, NaN where lost."""
+    start = next((i for i, boxes in enumerate(found) if boxes), None)
+    if start is None:
+        return []
+    first = order_faces(found[start])
+    tracks = [np.full((len(found), 5), np.nan) for _ in first]
+    last = list(first)
+    for index in range(start, len(found)):
+        free = list(found[index])
+        for t, previous in enumerate(last):
+            if not free:
+                break
+            best = max(free, key=lambda b: _iou(previous, b))
+            if _iou(previous, best) > 0.1:
+                tracks[t][index] = (best.cx, best.cy, best.w, best.h, best.angle)
+                last[t] = best
+                free.remove(best)
+    return tracks
+
+
+def fill_gaps(track: np.ndarray, max_gap: int) -> np.ndarray:
+    """Bridge losses of at most max_gap frames: interpolate inside, hold at the ends."""
+    track = track.copy()
+    valid = ~np.isnan(track[:, 0])
+    if not valid.any():
+        return track
+    index = np.arange(len(track))
+    known = index[valid]
+    nearest = np.minimum(np.abs(index[:, None] - known[None, :]).min(axis=1), len(track))
+    # Size of the gap each frame sits in: distance to the known frames on both sides.
+    before = np.array([known[known < i].max(initial=-10**9) for i in index])
+    after = np.array([known[known > i].min(initial=10**9) for i in index])
+    inside = (before >= 0) & (after < len(track))
+    gap = np.where(inside, after - before - 1, nearest)
+    bridge = ~valid & (gap <= max_gap)
+    for column in range(track.shape[1]):
+        track[bridge, column] = np.interp(index[bridge], known, track[valid, column])
+    return track
+
+
+def one_euro(values: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0) -> np.ndarray:
+    """One-euro filter (Casiez et al. 2012): strong smoothing when still, little lag when moving."""
+    def alpha(cutoff: float) -> float:
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau * fps)
+
+    out = np.empty_like(values)
+    out[0] = values[0]
+    derivative = 0.0
+    for i in range(1, len(values)):
+        raw_derivative = (values[i] - out[i - 1]) * fps
+        derivative += alpha(d_cutoff) * (raw_derivative - derivative)
+        cutoff = min_cutoff + beta * abs(derivative)
+        out[i] = out[i - 1] + alpha(cutoff) * (values[i] - out[i - 1])
+    return out
+
+
+def smooth_track(track: np.ndarray, method: str, fps: float) -> np.ndarray:
+    """Smooth each continuous run of a track; one-euro runs both ways and averages, so it adds no lag offline."""
+    if method == "none":
+        return track
+    track = track.copy()
+    valid = ~np.isnan(track[:, 0])
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], valid.astype(int), [0]])))
+    for start, end in zip(edges[::2], edges[1::2]):
+        run = track[start:end]
+        for column in range(run.shape[1]):
+            values = run[:, column]
+            if method == "mean":
+                padded = np.pad(values, 2, mode="edge")
+                run[:, column] = np.convolve(padded, np.ones(5) / 5, mode="valid")
+            else:
+                forward = one_euro(values, fps)
+                backward = one_euro(values[::-1], fps)[::-1]
+                run[:, column] = (forward + backward) / 2
+    return track
+
+
+def plan_faces(found: list[list[FaceBox]], config: LipSyncConfig, fps: float, width: int, height: int,
+               first_frame_label: Callable[[int], str]) -> list[list[FaceBox]]:
+    """Per source frame, the padded, smoothed boxes of the chosen face(s); an empty list passes the frame through."""
+    tracks = build_tracks(found)
+    if not tracks:
+        raise NoFaceError(f"No face was found in {first_frame_label(len(found))}. Use a clearer, frontal face, "
+                          f"another detector, or give the face box by hand.")
+    if config.face_index != ALL_FACES:
+        if config.face_index >= len(tracks):
+            raise NoFaceError(f"Face number {config.face_index} was asked for, but only {len(tracks)} "
+                              f"face{'s were' if len(tracks) > 1 else ' was'} found (numbering starts at 0).")
+        tracks = [tracks[config.face_index]]
+    max_gap = max(1, round(MAX_GAP_SECONDS * fps))
+    tracks = [smooth_track(fill_gaps(track, max_gap), config.smoothing, fps) for track in tracks]
+    plan = []
+    for index in range(len(found)):
+        boxes = []
+        for track in tracks:
+            if not np.isnan(track[index, 0]):
+                cx, cy, w, h, angle = track[index]
+                boxes.append(FaceBox(cx, cy, w, h, angle).padded(config.pads, width, height))
+        plan.append(boxes)
+    return plan
+
+
+def fixed_box(config: LipSyncConfig, width: int, height: int) -> FaceBox:
+    top, bottom, left, right = config.box
+    bottom, right = min(bottom, height), min(right, width)
+    if top >= bottom or left >= right:
+        raise NoFaceError(f"The face box {config.box} lies outside the {width}×{height} frame.")
+    return FaceBox((left + right) / 2, (top + bottom) / 2, right - left, bottom - top)

@@ -1,0 +1,102 @@
+"""The Wav2Lip generator, written so that its state_dict matches the released checkpoints key for key."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+FACE_SIZE = 96
+MEL_STEPS = 16
+MEL_BINS = 80
+
+
+class ConvBlock(nn.Module):
+    """Conv + BatchNorm (+ identity shortcut) + ReLU; `conv_block.0`/`conv_block.1` are the checkpoint's names."""
+
+    def __init__(self, cin, cout, kernel, stride, padding, residual=False, transpose=False, output_padding=0):
+        super().__init__()
+        if transpose:
+            conv = nn.ConvTranspose2d(cin, cout, kernel, stride, padding, output_padding)
+        else:
+            conv = nn.Conv2d(cin, cout, kernel, stride, padding)
+        self.conv_block = nn.Sequential(conv, nn.BatchNorm2d(cout))
+        self.residual = residual
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        out = self.conv_block(x)
+        if self.residual:
+            out = out + x
+        return self.act(out)
+
+    @torch.no_grad()
+    def fold_batchnorm(self) -> None:
+        """Fold the eval-mode BatchNorm into the convolution: same output, one layer less."""
+        conv, bn = self.conv_block[0], self.conv_block[1]
+        if not isinstance(bn, nn.BatchNorm2d):
+            return
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        # Conv2d weights are (out, in, kh, kw); ConvTranspose2d weights are (in, out, kh, kw).
+        shape = (1, -1, 1, 1) if isinstance(conv, nn.ConvTranspose2d) else (-1, 1, 1, 1)
+        conv.weight.mul_(scale.view(shape))
+        conv.bias.copy_((conv.bias - bn.running_mean) * scale + bn.bias)
+        self.conv_block[1] = nn.Identity()
+
+
+def _res(channels):
+    return ConvBlock(channels, channels, 3, 1, 1, residual=True)
+
+
+def _up(cin, cout, stride=2, padding=1, output_padding=1):
+    return ConvBlock(cin, cout, 3, stride, padding, transpose=True, output_padding=output_padding)
+
+
+class Wav2Lip(nn.Module):
+    """U-Net face decoder conditioned on an audio embedding; 96x96 BGR faces, 80x16 mel windows."""
+
+    def __init__(self):
+        super().__init__()
+        self.face_encoder_blocks = nn.ModuleList([
+            nn.Sequential(ConvBlock(6, 16, 7, 1, 3)),                                  # 96
+            nn.Sequential(ConvBlock(16, 32, 3, 2, 1), _res(32), _res(32)),             # 48
+            nn.Sequential(ConvBlock(32, 64, 3, 2, 1), _res(64), _res(64), _res(64)),   # 24
+            nn.Sequential(ConvBlock(64, 128, 3, 2, 1), _res(128), _res(128)),          # 12
+            nn.Sequential(ConvBlock(128, 256, 3, 2, 1), _res(256), _res(256)),         # 6
+            nn.Sequential(ConvBlock(256, 512, 3, 2, 1), _res(512)),                    # 3
+            nn.Sequential(ConvBlock(512, 512, 3, 1, 0), ConvBlock(512, 512, 1, 1, 0)),  # 1
+        ])
+        self.audio_encoder = nn.Sequential(
+            ConvBlock(1, 32, 3, 1, 1), _res(32), _res(32),
+            ConvBlock(32, 64, 3, (3, 1), 1), _res(64), _res(64),
+            ConvBlock(64, 128, 3, 3, 1), _res(128), _res(128),
+            ConvBlock(128, 256, 3, (3, 2), 1), _res(256),
+            ConvBlock(256, 512, 3, 1, 0), ConvBlock(512, 512, 1, 1, 0),
+        )
+        self.face_decoder_blocks = nn.ModuleList([
+            nn.Sequential(ConvBlock(512, 512, 1, 1, 0)),                                  # 1
+            nn.Sequential(_up(1024, 512, stride=1, padding=0, output_padding=0), _res(512)),  # 3
+            nn.Sequential(_up(1024, 512), _res(512), _res(512)),                          # 6
+            nn.Sequential(_up(768, 384), _res(384), _res(384)),                           # 12
+            nn.Sequential(_up(512, 256), _res(256), _res(256)),                           # 24
+            nn.Sequential(_up(320, 128), _res(128), _res(128)),                           # 48
+            nn.Sequential(_up(160, 64), _res(64), _res(64)),                              # 96
+        ])
+        self.output_block = nn.Sequential(ConvBlock(80, 32, 3, 1, 1), nn.Conv2d(32, 3, 1, 1, 0), nn.Sigmoid())
+
+    def forward(self, mel: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        """mel: (B, 1, 80, 16); faces: (B, 6, 96, 96) in [0, 1]. Returns (B, 3, 96, 96) in [0, 1]."""
+        x = self.audio_encoder(mel)
+        skips = []
+        feat = faces
+        for block in self.face_encoder_blocks:
+            feat = block(feat)
+            skips.append(feat)
+        for block in self.face_decoder_blocks:
+            x = torch.cat((block(x), skips.pop()), dim=1)
+        return self.output_block(x)
+
+    def fold_batchnorm(self) -> "Wav2Lip":
+        for module in self.modules():
+            if isinstance(module, ConvBlock):
+                module.fold_batchnorm()
+        return self
