@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from . import tts
@@ -43,13 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class ProgressBar:
-    """One line on stderr: stage and percentage, redrawn in place."""
+    """One line on a terminal: stage and percentage, redrawn in place; silent when stderr is not a terminal,
+    so logs and error output stay one plain line."""
 
     def __init__(self, stream=sys.stderr):
         self.stream = stream
+        self.enabled = stream.isatty()
         self.last = None
 
     def __call__(self, fraction: float, stage: str) -> None:
+        if not self.enabled:
+            return
         percent = int(fraction * 100)
         if (percent, stage) == self.last:
             return
@@ -65,6 +70,7 @@ class ProgressBar:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)  # its retry chatter; failures come as one line
     bar = ProgressBar()
     try:
         from .pipeline import generate

@@ -16,7 +16,7 @@ from .errors import CheckpointError
 from .model import Wav2Lip
 
 CHECKPOINT_DIR_ENV = "LIPSYNC_CHECKPOINT_DIR"
-VERIFIED_STAMP_FILE = Path(os.environ.get("LIPSYNC_CACHE", Path.home() / ".cache" / "lipsync")) / "verified.json"
+CACHE_ENV = "LIPSYNC_CACHE"
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,11 @@ def _download(spec: CheckpointSpec) -> Path:
     path = fetch(force=False)
     if _matches(path, spec):
         return path
-    path = fetch(force=True)  # a tampered or truncated cached copy: fetch it again, once
+    try:
+        path = fetch(force=True)  # a tampered or truncated cached copy: fetch it again, once
+    except CheckpointError as exc:
+        raise CheckpointError(f"The cached {spec.filename} failed its sha256 check and could not be downloaded "
+                              f"again. {how_to_provide(spec)}") from exc
     if _matches(path, spec):
         return path
     raise CheckpointError(f"{spec.filename} from {spec.repo_id} failed its sha256 check (expected {spec.sha256[:12]}…): "
@@ -115,27 +119,38 @@ def sha256_of(path: Path) -> str:
         if key in stamps:
             _verified[key] = stamps[key]
             return stamps[key]
-    digest = hashlib.sha256()
-    with open(real, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    digest = hash_file(real)
     with _lock:
-        _verified[key] = digest.hexdigest()
+        _verified[key] = digest
         stamps = _read_stamps()
         stamps[key] = _verified[key]
         try:
-            VERIFIED_STAMP_FILE.parent.mkdir(parents=True, exist_ok=True)
-            tmp = VERIFIED_STAMP_FILE.with_suffix(f".{os.getpid()}.tmp")
+            stamp_file = _stamp_file()
+            stamp_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = stamp_file.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(stamps))
-            tmp.replace(VERIFIED_STAMP_FILE)
+            tmp.replace(stamp_file)
         except OSError:
             pass  # a read-only home only costs a re-hash in the next process
     return _verified[key]
 
 
+def hash_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stamp_file() -> Path:
+    """Where verified sha256 sums are remembered between processes."""
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "lipsync")) / "verified.json"
+
+
 def _read_stamps() -> dict[str, str]:
     try:
-        return json.loads(VERIFIED_STAMP_FILE.read_text())
+        return json.loads(_stamp_file().read_text())
     except (OSError, ValueError):
         return {}
 

@@ -1,0 +1,87 @@
+"""The mel recipe checked against an independent numpy computation, plus frame chunking and silence finding."""
+
+import numpy as np
+import pytest
+from scipy.signal import get_window
+
+from conftest import SPEECH
+from lipsync import audio
+from lipsync.errors import AudioError
+
+
+def reference_mel(signal: np.ndarray) -> np.ndarray:
+    """The facts file's recipe written out by hand: pre-emphasis, reflect-padded Hann STFT, Slaney mel, dB, scale."""
+    import librosa
+
+    y = np.append(signal[:1], signal[1:] - 0.97 * signal[:-1])
+    padded = np.pad(y, 400, mode="reflect")
+    window = get_window("hann", 800, fftbins=True)
+    frames = np.stack([padded[i:i + 800] * window for i in range(0, len(padded) - 800 + 1, 200)])
+    magnitude = np.abs(np.fft.rfft(frames, axis=1)).T
+    basis = librosa.filters.mel(sr=16000, n_fft=800, n_mels=80, fmin=55, fmax=7600)
+    db = 20 * np.log10(np.maximum(1e-5, basis @ magnitude)) - 20
+    return np.clip(8 * ((db + 100) / 100) - 4, -4, 4)
+
+
+def test_mel_of_a_known_signal_matches_independent_computation():
+    t = np.arange(16000) / 16000
+    signal = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 1800 * t)).astype(np.float32)
+    mel = audio.melspectrogram(signal)
+    expected = reference_mel(signal.astype(np.float64))
+    assert mel.shape == (80, 81)  # 80 frames per second, centred frames
+    assert np.abs(mel - expected).max() < 1e-3
+    # A pure 440 Hz tone lands in the right bins: the loudest bin's centre frequency is near 440 Hz.
+    import librosa
+
+    centres = librosa.mel_frequencies(n_mels=82, fmin=55, fmax=7600)[1:-1]
+    tone = audio.melspectrogram((0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    assert abs(centres[tone[:, 40].argmax()] - 440) < 60
+
+
+def test_mel_of_real_speech(tmp_path):
+    speech = audio.load_speech(SPEECH, tmp_path, max_seconds=120)
+    assert abs(speech.duration - 60.0) < 0.05
+    mel = audio.melspectrogram(speech.samples[:16000 * 5])
+    assert mel.shape[0] == 80 and abs(mel.shape[1] - 401) <= 1
+    assert mel.min() >= -4 and mel.max() <= 4 and mel.std() > 0.5
+
+
+def test_mel_windows_follow_the_video_frames():
+    mel = np.arange(80 * 200, dtype=np.float32).reshape(80, 200)
+    assert np.array_equal(audio.mel_window(mel, 25, 0), mel[:, 0:16])
+    assert np.array_equal(audio.mel_window(mel, 25, 10), mel[:, 32:48])  # int(80 * 10 / 25) = 32
+    assert np.array_equal(audio.mel_window(mel, 30000 / 1001, 7), mel[:, 18:34])  # int(80 * 7 / 29.97) = 18
+    assert np.array_equal(audio.mel_window(mel, 25, 62), mel[:, 184:200])  # near the end: the last 16 columns
+    short = audio.mel_window(mel[:, :5], 25, 0)
+    assert short.shape == (80, 16)
+
+
+def test_frame_count_follows_the_audio():
+    assert audio.frame_count(10.0, 25) == 250
+    assert audio.frame_count(2.0, 30000 / 1001) == 60
+    assert audio.frame_count(0.01, 25) == 1
+
+
+def test_speech_weights_find_silence_and_fade():
+    rate = audio.SAMPLE_RATE
+    rng = np.random.default_rng(0)
+    loud = (0.3 * rng.standard_normal(rate)).astype(np.float32)
+    samples = np.concatenate([loud, np.zeros(rate, np.float32), loud])
+    weights = audio.speech_weights(samples, 25, 75)
+    assert weights[:20].min() == 1.0 and weights[-20:].min() == 1.0
+    assert weights[33:42].max() == 0.0  # deep inside the silent second
+    assert 0 < weights[26] < 1  # faded, not cut
+    short_gap = np.concatenate([loud, np.zeros(rate // 10, np.float32), loud])  # 0.1 s is a pause, not silence
+    assert audio.speech_weights(short_gap, 25, 55).min() == 1.0
+
+
+def test_zero_length_audio_is_refused(tmp_path):
+    import wave
+
+    empty = tmp_path / "empty.wav"
+    with wave.open(str(empty), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(16000)
+    with pytest.raises(AudioError):
+        audio.load_speech(empty, tmp_path, max_seconds=120)

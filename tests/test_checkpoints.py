@@ -1,0 +1,125 @@
+"""Checkpoint registry: local folders checked by keys and shapes, Hub files by sha256, offline failures explained."""
+
+import dataclasses
+import shutil
+
+import pytest
+import torch
+
+from lipsync import checkpoints
+from lipsync.checkpoints import REGISTRY, resolve
+from lipsync.errors import CheckpointError
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_registry_pins_the_published_files():
+    assert REGISTRY["wav2lip_gan"].sha256.startswith("ca9ab7b7")
+    assert REGISTRY["s3fd"].size == 89_843_225
+    assert REGISTRY["wav2lip"].repo_id != "camenduru/Wav2Lip"  # that repo's wav2lip.pth is a broken 167 kB file
+
+
+def test_random_checkpoint_loads_through_the_real_loader(checkpoint_dir):
+    raw = torch.load(checkpoint_dir / "wav2lip_gan.pth", weights_only=True)
+    assert set(raw) >= {"state_dict", "optimizer", "global_step", "global_epoch"}
+    assert all(key.startswith("module.") for key in raw["state_dict"])
+    model = checkpoints.load_generator("wav2lip_gan", "cpu")
+    assert torch.equal(model.output_block[1].bias, raw["state_dict"]["module.output_block.1.bias"])
+
+
+def _local_copy(tmp_path, checkpoint_dir, edit) -> str:
+    raw = torch.load(checkpoint_dir / "wav2lip.pth", weights_only=True)
+    edit(raw["state_dict"])
+    torch.save(raw, tmp_path / "wav2lip.pth")
+    return str(tmp_path)
+
+
+def test_missing_key_is_named(tmp_path, checkpoint_dir):
+    folder = _local_copy(tmp_path, checkpoint_dir, lambda sd: sd.pop("module.audio_encoder.3.conv_block.0.weight"))
+    with pytest.raises(CheckpointError, match=r"audio_encoder\.3\.conv_block\.0\.weight.*missing"):
+        checkpoints.load_generator("wav2lip", "cpu", folder)
+
+
+def test_wrong_shape_is_named(tmp_path, checkpoint_dir):
+    def shrink(sd):
+        sd["module.output_block.1.weight"] = torch.zeros(3, 16, 1, 1)
+
+    folder = _local_copy(tmp_path, checkpoint_dir, shrink)
+    with pytest.raises(CheckpointError, match=r"output_block\.1\.weight.*\(3, 16, 1, 1\).*\(3, 32, 1, 1\)"):
+        checkpoints.load_generator("wav2lip", "cpu", folder)
+
+
+def test_not_a_checkpoint_is_refused(tmp_path):
+    (tmp_path / "wav2lip.pth").write_bytes(b"this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="could not be read as a PyTorch checkpoint"):
+        checkpoints.load_generator("wav2lip", "cpu", str(tmp_path))
+
+
+def test_wrong_s3fd_file_is_refused(tmp_path, checkpoint_dir):
+    shutil.copy(checkpoint_dir / "wav2lip.pth", tmp_path / "s3fd.pth")
+    with pytest.raises(CheckpointError, match="s3fd.pth is not a matching checkpoint"):
+        checkpoints.s3fd_path(str(tmp_path))
+
+
+def test_missing_local_file_says_where(tmp_path):
+    with pytest.raises(CheckpointError, match=r"wav2lip_gan\.pth"):
+        resolve("wav2lip_gan", tmp_path)
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch, checkpoint_dir):
+    """A pre-filled, offline Hugging Face cache holding our random-weight file where the Hub's would be."""
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("LIPSYNC_CHECKPOINT_DIR")
+    monkeypatch.setenv("LIPSYNC_CACHE", str(tmp_path / "stamps"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    spec = REGISTRY["wav2lip_gan"]
+    repo = tmp_path / "hub" / f"models--{spec.repo_id.replace('/', '--')}"
+    target = repo / "snapshots" / COMMIT / spec.filename
+    target.parent.mkdir(parents=True)
+    shutil.copy(checkpoint_dir / "wav2lip_gan.pth", target)
+    (repo / "refs").mkdir()
+    (repo / "refs" / spec.revision).write_text(COMMIT)
+    return target
+
+
+def test_hub_file_with_wrong_sha256_is_refused(hub_cache):
+    with pytest.raises(CheckpointError, match="sha256 check"):
+        resolve("wav2lip_gan")
+
+
+def test_hub_file_with_right_sha256_is_used_and_hashed_once(hub_cache, monkeypatch):
+    spec = dataclasses.replace(REGISTRY["wav2lip_gan"], sha256=checkpoints.hash_file(hub_cache),
+                               size=hub_cache.stat().st_size)
+    registry = {"wav2lip_gan": spec}
+    calls = []
+    real_hash = checkpoints.hash_file
+    monkeypatch.setattr(checkpoints, "hash_file", lambda path: calls.append(path) or real_hash(path))
+    assert resolve("wav2lip_gan", registry=registry).samefile(hub_cache)
+    assert resolve("wav2lip_gan", registry=registry).samefile(hub_cache)
+    assert len(calls) == 1
+    # A later process finds the stamp on disk and does not hash again either.
+    checkpoints._verified.clear()
+    resolve("wav2lip_gan", registry=registry)
+    assert len(calls) == 1
+    # A tampered file (same name, new content) is hashed again and refused; offline, it cannot be re-fetched.
+    with open(hub_cache, "r+b") as handle:
+        handle.seek(1000)
+        handle.write(b"tampered")
+    with pytest.raises(CheckpointError, match="sha256 check"):
+        resolve("wav2lip_gan", registry=registry)
+
+
+def test_offline_without_files_explains_how_to_provide_them(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("LIPSYNC_CHECKPOINT_DIR")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    with pytest.raises(CheckpointError) as caught:
+        resolve("s3fd")
+    message = str(caught.value)
+    assert "face_detection/detection/sfd/s3fd.pth" in message and "camenduru/Wav2Lip" in message
+    assert "LIPSYNC_CHECKPOINT_DIR" in message and "\n" not in message

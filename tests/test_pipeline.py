@@ -1,0 +1,172 @@
+"""End to end on real media: the CLI and the Python entry make valid, synced MP4s and leave nothing behind."""
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from conftest import PORTRAIT, ROOT, TALKING_HEAD, cut_speech, probe, read_frames, run
+from lipsync import LipSyncConfig, generate
+from lipsync.errors import NoFaceError
+from lipsync.video import ENCODER_ARGS
+
+HAAR = LipSyncConfig(detector="haar")
+
+
+def cli(*args, tmpdir=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
+    return subprocess.run([sys.executable, "-m", "lipsync", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, cwd=ROOT, env=env)
+
+
+def assert_valid_mp4(path, width, height, fps, duration):
+    info = probe(path)
+    video, sound = info["video"], info["audio"]
+    assert video["codec_name"] == "h264" and video["pix_fmt"] == "yuv420p"
+    assert sound["codec_name"] == "aac"
+    assert (video["width"], video["height"]) == (width, height)
+    assert Fraction(video["avg_frame_rate"]) == Fraction(fps).limit_denominator(1001)
+    frames = int(video["nb_read_frames"])
+    assert abs(frames / float(Fraction(video["avg_frame_rate"])) - duration) <= 1 / float(fps) + 1e-6
+    assert abs(float(sound["duration"]) - duration) <= 1 / float(fps) + 0.03  # AAC pads to its 1024-sample frames
+    data = path.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat"), "+faststart puts the index before the media data"
+
+
+@pytest.fixture(scope="module")
+def speech_3s(tmp_path_factory):
+    return cut_speech(tmp_path_factory.mktemp("speech") / "speech 3s.wav", 3.0, start=2.0)
+
+
+def test_cli_portrait_with_speech(tmp_path, speech_3s):
+    out = tmp_path / "out.mp4"
+    done = cli("--face", PORTRAIT, "--audio", speech_3s, "--out", out, "--detector", "haar", tmpdir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_valid_mp4(out, 300, 446, 25, 3.0)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("lipsync-")]
+
+
+def test_cli_with_s3fd_detector_from_the_checkpoint_folder(tmp_path, speech_3s):
+    out = tmp_path / "out.mp4"
+    done = cli("--face", PORTRAIT, "--audio", speech_3s, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert_valid_mp4(out, 300, 446, 25, 3.0)
+
+
+def test_pixels_far_from_the_face_are_unchanged(tmp_path, speech_3s):
+    import cv2
+
+    result = generate(PORTRAIT, tmp_path / "out.mp4", audio_path=speech_3s, config=HAAR)
+    source = cv2.imread(str(PORTRAIT))[:446]
+    frames = read_frames(result.path)
+    gray = cv2.cvtColor(source, cv2.COLOR_BGR2GRAY)
+    (x, y, w, h), = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml") \
+        .detectMultiScale(gray, 1.1, 5, minSize=(30, 30))
+    far = np.ones(gray.shape, bool)
+    far[max(0, y - 40):y + h + 60, max(0, x - 40):x + w + 40] = False
+    # Codec tolerance: the same still through the same encoder settings, with no sync at all.
+    reference = tmp_path / "reference.mp4"
+    run(["ffmpeg", "-v", "error", "-loop", "1", "-i", str(PORTRAIT), "-t", "0.2", "-vf", "crop=300:446:0:0",
+         *ENCODER_ARGS[:8], str(reference)])
+    codec_noise = np.abs(read_frames(reference)[0].astype(int) - source.astype(int)).mean(axis=2)[far].mean()
+    changed_near = []
+    for frame in frames[::10]:
+        diff = np.abs(frame.astype(int) - source.astype(int)).mean(axis=2)
+        assert diff[far].mean() < codec_noise + 0.5
+        changed_near.append(diff[y + h // 2:y + h, x:x + w].mean())
+    assert max(changed_near) > 5.0  # while the mouth region did change
+
+
+def test_video_face_trimmed_to_shorter_speech(tmp_path):
+    speech = cut_speech(tmp_path / "s.wav", 4.0)
+    out = tmp_path / "out.mp4"
+    done = cli("--face", TALKING_HEAD, "--audio", speech, "--out", out, "--detector", "haar", "--max-height", 1216)
+    assert done.returncode == 0, done.stderr
+    assert_valid_mp4(out, 704, 1216, 25, 4.0)
+
+
+def test_video_face_looped_back_and_forth_for_longer_speech(tmp_path):
+    speech = cut_speech(tmp_path / "s.mp3", 12.0, extra=["-c:a", "libmp3lame"])
+    out = tmp_path / "out.mp4"
+    result = generate(TALKING_HEAD, out, audio_path=speech, config=HAAR.replace(max_height=608))
+    assert_valid_mp4(out, 352, 608, 25, 12.0)
+    assert result.frames == 300
+    source = read_frames(TALKING_HEAD)
+    n_src = len(source)
+    frames = read_frames(out)
+    import cv2
+
+    def top(frame):  # the upper part of the frame, above the face: untouched by the sync
+        return cv2.resize(frame, (352, 608))[:100].astype(int)
+
+    # After the last source frame the video plays backwards: output n_src + k shows source n_src - 2 - k.
+    for k in (0, 5, 20):
+        expected = top(source[n_src - 2 - k])
+        got = top(frames[n_src + k])
+        wrong = top(source[(k + 1) % n_src])
+        assert np.abs(got - expected).mean() < np.abs(got - wrong).mean()
+        assert np.abs(got - expected).mean() < 4.0
+
+
+def test_progress_reports_real_stages_in_order(tmp_path, speech_3s):
+    seen = []
+    generate(PORTRAIT, tmp_path / "out.mp4", audio_path=speech_3s, config=HAAR,
+             progress=lambda fraction, stage: seen.append((fraction, stage)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    stages = list(dict.fromkeys(stage for _, stage in seen))
+    assert stages == ["speech", "detect", "generate", "encode"]
+    assert len([s for _, s in seen if s == "generate"]) >= 4  # moves during generation, batch by batch
+
+
+def test_text_falls_back_to_espeak_offline(tmp_path):
+    out = tmp_path / "out.mp4"
+    done = cli("--face", PORTRAIT, "--text", "Hello there, this is a test.", "--out", out, "--detector", "haar")
+    assert done.returncode == 0, done.stderr
+    assert "espeak-ng" in done.stderr
+    info = probe(out)
+    assert info["video"]["codec_name"] == "h264" and float(info["audio"]["duration"]) > 1.0
+
+
+def test_no_face_is_a_one_line_error(tmp_path, speech_3s):
+    import cv2
+
+    blank = tmp_path / "sky.png"
+    gradient = np.tile(np.linspace(60, 220, 320, dtype=np.uint8)[:, None, None], (1, 240, 3))
+    cv2.imwrite(str(blank), gradient)
+    out = tmp_path / "out.mp4"
+    done = cli("--face", blank, "--audio", speech_3s, "--out", out, "--detector", "haar", tmpdir=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [done.stderr.strip().splitlines()[-1]]
+    assert "No face was found in the image" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("lipsync-")]
+    with pytest.raises(NoFaceError):
+        generate(blank, out, audio_path=speech_3s, config=HAAR)
+
+
+def test_cli_progress_bar_draws_stages_on_a_terminal():
+    import io
+
+    from lipsync.__main__ import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    bar = ProgressBar(screen)
+    for fraction, stage in [(0.0, "speech"), (0.3, "generate"), (0.3, "generate"), (1.0, "encode")]:
+        bar(fraction, stage)
+    bar.close()
+    drawn = screen.getvalue().split("\r")[1:]
+    assert len(drawn) == 3  # the repeated update is not redrawn
+    assert "30% generate" in drawn[1] and "#" * 30 in drawn[2] and drawn[2].endswith("\n")
+    quiet = io.StringIO()
+    ProgressBar(quiet)(0.5, "generate")
+    assert quiet.getvalue() == ""
