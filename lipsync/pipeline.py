@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import shutil
@@ -100,7 +101,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         source = video.open_face(face_path, config.max_height, config.max_image_pixels, config.still_fps)
         fps = float(source.fps)
         n_out = audio.frame_count(speech.duration, fps)
-        plan = _plan(source, detector, config, progress)
+        plan = _plan(source, n_out, detector, config, progress)
         mel = audio.melspectrogram(speech.samples)
         strength = (audio.speech_weights(speech.samples, fps, n_out) if config.keep_silence
                     else np.ones(n_out, np.float32))
@@ -129,29 +130,33 @@ def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig)
     return path
 
 
-def _plan(source: video.FaceInput, detector, config: LipSyncConfig,
+def _plan(source: video.FaceInput, n_out: int, detector, config: LipSyncConfig,
           progress: ProgressFn | None) -> list[list[face.FaceBox]]:
-    """Boxes to sync per source frame (the plan's length is the source's frame count)."""
+    """Boxes to sync per source frame. Only the frames the speech needs are decoded: the plan is shorter than
+    n_out only when the whole video is, and then its length is the video's frame count."""
     fps = float(source.fps)
-    scale = face.detection_scale(source.width, source.height)
+    scale = face.detection_scale(source.width, source.height, source.is_still)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
-    key_settings = (source.width, source.height, str(source.fps), config.detector, config.align_roll,
-                    str(checkpoints.checkpoint_dir(config.checkpoint_dir)), config.box)
+    key = (face.file_digest(source.path), source.width, source.height, str(source.fps), config.detector,
+           config.align_roll, str(checkpoints.checkpoint_dir(config.checkpoint_dir)), config.box)
 
-    def detect() -> list[list[face.FaceBox]]:
+    def detect(needed: int) -> tuple[list[list[face.FaceBox]], bool]:
         if source.is_still:
             if config.box is not None:
-                return [[face.fixed_box(config, source.width, source.height)]]
-            return face.detect_frames(detector, [source.still], 1.0, None, config.align_roll)
-        frames = video.iter_video_frames(source, *small, config.subprocess_timeout)
+                return [[face.fixed_box(config, source.width, source.height)]], True
+            return face.detect_frames(detector, [source.still], 1.0, None, config.align_roll), True
+        frames = itertools.islice(video.iter_video_frames(source, *small, config.subprocess_timeout), needed + 1)
         if config.box is not None:  # only the frame count is needed
             box = face.fixed_box(config, source.width, source.height)
-            return [[box] for _ in frames]
-        return face.detect_in_batches(detector, frames, scale, config.align_roll,
-                                      lambda done: _report(progress, "detect", min(0.95, done / 500)))
+            found = [[box] for _ in frames]
+        else:
+            found = face.detect_in_batches(detector, frames, scale, config.align_roll,
+                                           lambda done: _report(progress, "detect", done / min(needed + 1, 10**6)))
+        # One frame past the need tells whether the video ended first.
+        return found[:needed], len(found) <= needed
 
     _report(progress, "detect", 0.0)
-    found = face.detect_input((face.file_digest(source.path),) + key_settings, detect)
+    found = face.detect_input(key, n_out, detect)
     if not found:
         raise FaceError(f"'{source.path.name}' has no frames.")
     _report(progress, "detect", 1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,7 +40,14 @@ def espeak_voices() -> frozenset[str]:
         listing = subprocess.run([ESPEAK, "--voices"], check=True, capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return frozenset()
-    return frozenset(line.split()[1] for line in listing.splitlines()[1:] if len(line.split()) > 1)
+    names = set()
+    for line in listing.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 5:
+            # The language, the voice file's name (gmw/en -> en) and the "(en 2)" other-language codes.
+            names.update([fields[1], fields[4].rsplit("/", 1)[-1]])
+            names.update(re.findall(r"\(([\w-]+) \d+\)", line))
+    return frozenset(names)
 
 
 def espeak_voice(lang: str) -> str | None:

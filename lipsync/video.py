@@ -48,7 +48,9 @@ def open_face(path: str | Path, max_height: int, max_pixels: int, still_fps: flo
     if still is not None:
         height, width = still.shape[:2]
         out_w, out_h = _even_size(width, height, max_height)
-        still = cv2.resize(still, (out_w, out_h), interpolation=cv2.INTER_AREA) if (out_w, out_h) != (width, height) else still
+        if height > max_height:
+            still = cv2.resize(still, (out_w, out_h), interpolation=cv2.INTER_AREA)
+        still = still[:out_h, :out_w]  # an odd last row or column is dropped, not resampled
         return FaceInput(path, out_w, out_h, Fraction(still_fps).limit_denominator(1001), np.ascontiguousarray(still))
     info = media.probe(path, "face video")
     if info is None or info.video is None:
@@ -85,7 +87,8 @@ def _read_still(path: Path, max_pixels: int) -> np.ndarray | None:
 
 def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float) -> Iterator[np.ndarray]:
     """Decode a video at a constant frame rate (variable-rate input is resampled), rotated upright, at width×height."""
-    scale = f"fps={face.fps},scale={width}:{height}:flags=area,format=bgr24"
+    # Drop an odd last row/column first, so a full-size decode is a plain copy, not a 1-pixel resample.
+    scale = f"fps={face.fps},crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,scale={width}:{height}:flags=area,format=bgr24"
     args = [media.FFMPEG, "-v", "error", "-nostdin", "-i", media.tool_path(face.path), "-map", "0:v:0",
             "-vf", scale, "-f", "rawvideo", "-"]
     frame_bytes = width * height * 3
