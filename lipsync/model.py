@@ -21,12 +21,12 @@ class ConvBlock(nn.Module):
             conv = nn.Conv2d(cin, cout, kernel, stride, padding)
         self.conv_block = nn.Sequential(conv, nn.BatchNorm2d(cout))
         self.residual = residual
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
 
     def forward(self, x):
         out = self.conv_block(x)
         if self.residual:
-            out = out + x
+            out += x  # in place: this block owns `out`, and it saves a copy per layer
         return self.act(out)
 
     @torch.no_grad()
