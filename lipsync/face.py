@@ -78,10 +78,12 @@ class HaarDetector:
     region and scale range, several times cheaper), with a whole-frame search whenever a face goes missing."""
 
     def __init__(self):
-        self.faces = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / HAAR_FACE))
+        self._local = threading.local()  # one cascade per thread: OpenCV does not promise it is thread-safe
 
     def _search(self, gray: np.ndarray, min_side: int, max_side: int = 0) -> np.ndarray:
-        boxes = self.faces.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side),
+        if not hasattr(self._local, "cascade"):
+            self._local.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / HAAR_FACE))
+        boxes = self._local.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side),
                                             maxSize=(max_side, max_side))
         return np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
 

@@ -7,7 +7,6 @@ import os
 import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 from .errors import MediaToolError
 
@@ -97,8 +96,3 @@ def probe(path: str | os.PathLike, what: str) -> MediaInfo | None:
     audio_duration = float(audio[0].get("duration") or duration) if audio else 0.0
     return MediaInfo(duration, video, bool(audio), audio_duration)
 
-
-def ensure_parent(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
