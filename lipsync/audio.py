@@ -11,9 +11,11 @@ from pydub import AudioSegment
 from pydub.exceptions import CouldntDecodeError
 
 from . import media
-from .errors import AudioError
+from .errors import AudioError, MediaToolError
 
 SAMPLE_RATE = 16_000
+DECODE_TIMEOUT = 120.0  # seconds to decode at most max_seconds (+1) of speech
+IMAGE_CODECS = frozenset({"png", "mjpeg", "jpegls", "bmp", "webp", "tiff", "gif", "jpeg2000", "ppm", "pgm"})
 N_FFT = 800
 HOP_LENGTH = 200
 WIN_LENGTH = 800
@@ -45,33 +47,51 @@ class Speech:
 
 
 def load_speech(path: str | Path, work_dir: Path, max_seconds: float) -> Speech:
-    """Decode a recording (or a video's audio track) with pydub/ffmpeg; refuse empty, broken or too long input."""
+    """Decode a recording (or a video's audio track) with ffmpeg, mix it down with pydub; refuse empty, broken or
+    too long input."""
     name = Path(path).name
     info = media.probe(path, "audio")
     if info is None:
         raise AudioError(f"'{name}' is not a readable audio file.")
     if not info.has_audio:
+        if info.video is not None and info.video.codec in IMAGE_CODECS:
+            raise AudioError(f"'{name}' is an image; the speech must be a sound recording (or a video with sound).")
         kind = "video file" if info.video is not None else "file"
         raise AudioError(f"'{name}' is a {kind} with no audio track.")
     if info.audio_duration > max_seconds:
-        raise AudioError(f"The speech is {info.audio_duration:.0f} s long; the limit is {max_seconds:.0f} s. "
-                         f"Trim it and try again.")
-    try:
-        segment = AudioSegment.from_file(media.tool_path(path))
-    except (CouldntDecodeError, IndexError, OSError) as exc:
-        raise AudioError(f"'{name}' could not be decoded as audio.") from exc
-    if len(segment) == 0 or segment.frame_count() < 1:
-        raise AudioError(f"'{name}' holds no sound (it is 0 s long).")
-    if segment.duration_seconds > max_seconds:
-        raise AudioError(f"The speech is {segment.duration_seconds:.0f} s long; the limit is {max_seconds:.0f} s.")
+        raise AudioError(_too_long(info.audio_duration, max_seconds))
+    # The first audio track as 16-bit PCM at its own rate, surround mixed down to stereo: the output's soundtrack.
+    # Decoding stops a little past the limit, so a header that lies about the length costs no more than that.
+    # (ffmpeg run here rather than by pydub, which gives its own ffprobe and ffmpeg calls no timeout.)
     mux_path = work_dir / "speech.wav"
-    segment.export(mux_path, format="wav")
-    mono = segment.set_channels(1)
-    full_scale = float(1 << (8 * mono.sample_width - 1))
-    samples = np.asarray(mono.get_array_of_samples(), dtype=np.float32) / full_scale
-    if mono.frame_rate != SAMPLE_RATE:
-        samples = librosa.resample(samples, orig_sr=mono.frame_rate, target_sr=SAMPLE_RATE)
+    try:
+        media.run_tool([media.FFMPEG, "-v", "error", "-nostdin", "-y", "-i", media.tool_path(path), "-map", "0:a:0",
+                        "-vn", "-sn", "-dn", "-t", f"{max_seconds + 1:.3f}",
+                        "-af", "aformat=channel_layouts=mono|stereo", "-c:a", "pcm_s16le", "-f", "wav",
+                        media.tool_path(mux_path)], DECODE_TIMEOUT, f"Decoding '{name}'")
+    except MediaToolError as exc:
+        if exc.detail is None:  # not installed, or timed out: not the file's fault
+            raise
+        raise AudioError(f"'{name}' could not be decoded as audio: {exc.detail}") from exc
+    try:
+        decoded = AudioSegment.from_file(mux_path, format="wav")  # a plain WAV: read directly, no subprocess
+    except (CouldntDecodeError, EOFError, OSError) as exc:
+        raise AudioError(f"'{name}' could not be decoded as audio.") from exc
+    if decoded.frame_count() < 1:
+        raise AudioError(f"'{name}' holds no sound (it is 0 s long).")
+    if decoded.duration_seconds > max_seconds:
+        raise AudioError(_too_long(decoded.duration_seconds, max_seconds))
+    mono = decoded.set_channels(1)
+    rate = mono.frame_rate
+    samples = np.asarray(mono.get_array_of_samples(), dtype=np.float32) / float(1 << (8 * mono.sample_width - 1))
+    if rate != SAMPLE_RATE:
+        samples = librosa.resample(samples, orig_sr=rate, target_sr=SAMPLE_RATE)
     return Speech(samples.astype(np.float32), mux_path)
+
+
+def _too_long(seconds: float, max_seconds: float) -> str:
+    shown = f"{seconds:.0f}" if round(seconds) > max_seconds else f"{seconds:.1f}"  # never "120 s; the limit is 120 s"
+    return f"The speech is {shown} s long; the limit is {max_seconds:g} s. Trim it and try again."
 
 
 def melspectrogram(samples: np.ndarray) -> np.ndarray:

@@ -28,6 +28,14 @@ class CheckpointError(LipSyncError):
 class MediaToolError(LipSyncError):
     """ffmpeg or ffprobe failed or timed out."""
 
+    def __init__(self, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.detail = detail  # the tool's own last error line, when it ran and failed
+
+
+class OutputError(LipSyncError):
+    """The output file cannot be written where it was asked for."""
+
 
 class OptionError(LipSyncError):
     """An option has a value outside its allowed range."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 from collections import OrderedDict
@@ -21,8 +20,16 @@ DETECT_MAX_SIDE = 480  # detection runs on a copy at most this large; boxes are 
 VIDEO_DETECT_MAX_SIDE = 360  # smaller for videos, where detection runs on every frame
 DETECT_BATCH = 16
 RETRY_ANGLES = (15.0, -15.0, 30.0, -30.0)  # frames with no upright face are searched again, rotated
-MIN_EYE_ROLL = 3.0  # degrees; smaller eye-line tilts are noise
-MAX_GAP_SECONDS = 0.5  # shorter losses of the face are bridged by interpolation
+MAX_EYE_ROLL = 20.0  # degrees; a steeper "eye line" in a crop is two wrong detections (the eye cascade sees ±15°)
+ROLL_SEARCH = (10.0, -10.0, 20.0, -20.0, 30.0, -30.0)  # stills: crops turned this much more are searched for eyes
+MIN_EYE_ROLL = 3.0  # degrees; a face whose roll never reaches this stays upright (smaller tilts are noise)
+ROLL_MEDIAN = 5  # eye-line measurements in a track are median-filtered over this many, against odd false pairs
+MAX_GAP_SECONDS = 0.5  # shorter losses of the face are bridged by interpolation; after longer ones it is searched anew
+# One-euro smoothing, on positions and sizes in face widths (so it behaves alike at every resolution) and on the
+# roll in radians / 2 (the corner displacement it causes, in face widths).
+ONE_EURO_MIN_CUTOFF = 1.0  # Hz: the smoothing of a still face
+ONE_EURO_BETA = 2.0  # per (face width per second): how quickly the cutoff opens up for a moving face
+ONE_EURO_D_CUTOFF = 1.0  # Hz
 S3FD_THRESHOLD = 0.5
 HAAR_FACE = "haarcascade_frontalface_default.xml"
 HAAR_EYE = "haarcascade_eye.xml"
@@ -31,12 +38,14 @@ CACHE_ENTRIES = 16
 
 @dataclass(frozen=True)
 class FaceBox:
-    """A face's box in frame pixels; rotating the frame by `angle` degrees (OpenCV's sense) makes it upright."""
+    """A face's box in frame pixels; rotating the frame by `angle` degrees (OpenCV's sense: counter-clockwise on
+    screen) about its centre makes it upright. `eyes`: the angle was measured on the eye line."""
     cx: float
     cy: float
     w: float
     h: float
     angle: float = 0.0
+    eyes: bool = False
 
     def crop_matrix(self, size: int) -> np.ndarray:
         """2×3 affine map from frame pixels to the upright size×size crop of this box."""
@@ -152,7 +161,8 @@ _eyes = threading.local()
 
 
 def _eye_roll(frame: np.ndarray, box: FaceBox) -> float | None:
-    """Roll correction from the eye line inside the upright crop, or None when two eyes are not clear."""
+    """Roll correction from the eye line inside the upright crop (to be added to box.angle), or None when two eyes
+    are not clear."""
     if not hasattr(_eyes, "cascade"):
         _eyes.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / HAAR_EYE))
     size = 160
@@ -168,7 +178,23 @@ def _eye_roll(frame: np.ndarray, box: FaceBox) -> float | None:
         return None
     left, right = max(pairs, key=lambda p: p[1][0] - p[0][0])
     # The eye line sloping down to the right (y grows downwards) needs a further counter-clockwise turn.
-    return math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
+    roll = math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
+    return roll if abs(roll) <= MAX_EYE_ROLL else None
+
+
+def _measure_roll(frame: np.ndarray, box: FaceBox, search: bool) -> float | None:
+    """The angle that makes the face upright, from its eye line; None when no two eyes are found. The eye cascade
+    only finds eyes within about ±15° of level, so with `search` crops turned by ROLL_SEARCH are tried as well and
+    their estimates' median wins (the Haar face cascade passes faces tilted by 25° as upright)."""
+    roll = _eye_roll(frame, box)
+    if roll is not None or not search:
+        return None if roll is None else box.angle + roll
+    found = []
+    for offset in ROLL_SEARCH:
+        roll = _eye_roll(frame, FaceBox(box.cx, box.cy, box.w, box.h, box.angle + offset))
+        if roll is not None:
+            found.append(box.angle + offset + roll)
+    return float(np.median(found)) if found else None
 
 
 def _to_boxes(rows: np.ndarray, scale: float, angle: float, centre: tuple[float, float]) -> list[FaceBox]:
@@ -183,8 +209,12 @@ def _to_boxes(rows: np.ndarray, scale: float, angle: float, centre: tuple[float,
 
 
 def detect_frames(detector, frames: list[np.ndarray], scale: float, full_frames: list[np.ndarray] | None,
-                  align_roll: bool) -> list[list[FaceBox]]:
-    """Faces per frame: upright first, then rotated copies for frames with none; roll refined by the eyes."""
+                  align_roll: bool, search_roll: bool | None = None) -> list[list[FaceBox]]:
+    """Faces per frame: upright first, then rotated copies for frames with none; roll measured on the eye line.
+    search_roll (default: when given a single frame, as for a still) also looks for the eye line in turned crops:
+    thorough, and too slow for every frame of a video, where the roll of other frames fills in."""
+    if search_roll is None:
+        search_roll = len(frames) == 1
     found = [_to_boxes(rows, scale, 0.0, (0, 0)) for rows in detector.detect(frames)]
     if align_roll:
         for index in [i for i, boxes in enumerate(found) if not boxes]:
@@ -202,9 +232,9 @@ def detect_frames(detector, frames: list[np.ndarray], scale: float, full_frames:
             factor = 1.0 if full_frames else scale
             for k, box in enumerate(boxes):
                 local = FaceBox(box.cx * factor, box.cy * factor, box.w * factor, box.h * factor, box.angle)
-                roll = _eye_roll(source, local)
-                if roll is not None and abs(roll) >= MIN_EYE_ROLL:
-                    boxes[k] = FaceBox(box.cx, box.cy, box.w, box.h, box.angle + roll)
+                angle = _measure_roll(source, local, search_roll)
+                if angle is not None:
+                    boxes[k] = FaceBox(box.cx, box.cy, box.w, box.h, angle, eyes=True)
     return found
 
 
@@ -218,14 +248,6 @@ class DetectionStats:
 STATS = DetectionStats()
 _cache: OrderedDict[tuple, tuple[list[list[FaceBox]], bool]] = OrderedDict()
 _cache_lock = threading.Lock()
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def detect_input(key: tuple, needed: int,
@@ -258,11 +280,11 @@ def detect_in_batches(detector, frames: Iterable[np.ndarray], scale: float, alig
     for frame in frames:
         batch.append(frame)
         if len(batch) == DETECT_BATCH:
-            found += detect_frames(detector, batch, scale, None, align_roll)
+            found += detect_frames(detector, batch, scale, None, align_roll, search_roll=False)
             batch = []
             on_batch(len(found))
     if batch:
-        found += detect_frames(detector, batch, scale, None, align_roll)
+        found += detect_frames(detector, batch, scale, None, align_roll, search_roll=False)
         on_batch(len(found))
     return found
 
@@ -285,24 +307,45 @@ def order_faces(boxes: list[FaceBox]) -> list[FaceBox]:
     return [largest] + sorted((b for b in boxes if b is not largest), key=lambda b: b.cx)
 
 
-def build_tracks(found: list[list[FaceBox]]) -> list[np.ndarray]:
-    """One (n, 5) array [cx, cy, w, h, angle] per face seen in the first frame with faces, NaN where lost."""
+def build_tracks(found: list[list[FaceBox]], max_gap: int | None = None) -> list[np.ndarray]:
+    """One (n, 6) array [cx, cy, w, h, angle, eyes] per face seen in the first frame with faces, NaN where lost.
+    A face is followed by overlap from frame to frame. With max_gap, a face lost for longer than that (a cut, or
+    someone leaving the picture) takes the largest unclaimed face wherever it shows up, provided that face then
+    stays for at least max_gap frames (a passing false detection does not)."""
     start = next((i for i, boxes in enumerate(found) if boxes), None)
     if start is None:
         return []
     first = order_faces(found[start])
-    tracks = [np.full((len(found), 5), np.nan) for _ in first]
+    tracks = [np.full((len(found), 6), np.nan) for _ in first]
     last = list(first)
+    seen = [start] * len(first)  # the last frame each track was matched in
+    restarts: list[tuple[int, int]] = []  # (track, frame) where a lost track took a face anew
+
+    def take(t: int, index: int, box: FaceBox) -> None:
+        tracks[t][index] = (box.cx, box.cy, box.w, box.h, box.angle, float(box.eyes))
+        last[t], seen[t] = box, index
+
     for index in range(start, len(found)):
         free = list(found[index])
-        for t, previous in enumerate(last):
+        lost = [t for t in range(len(last)) if max_gap is not None and index - seen[t] > max_gap + 1]
+        for t in [t for t in range(len(last)) if t not in lost] + lost:  # faces still followed choose first
             if not free:
                 break
-            best = max(free, key=lambda b: _iou(previous, b))
-            if _iou(previous, best) > 0.1:
-                tracks[t][index] = (best.cx, best.cy, best.w, best.h, best.angle)
-                last[t] = best
+            best = max(free, key=lambda b: _iou(last[t], b))
+            if _iou(last[t], best) > 0.1:
+                take(t, index, best)
                 free.remove(best)
+        for t in lost:
+            if seen[t] < index and free:
+                best = order_faces(free)[0]
+                take(t, index, best)
+                free.remove(best)
+                restarts.append((t, index))
+    for t, index in restarts:
+        valid = ~np.isnan(tracks[t][index:, 0])
+        length = len(valid) if valid.all() else int(np.argmin(valid))
+        if length < max_gap:
+            tracks[t][index:index + length] = np.nan
     return tracks
 
 
@@ -326,8 +369,40 @@ def fill_gaps(track: np.ndarray, max_gap: int) -> np.ndarray:
     return track
 
 
-def one_euro(values: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0) -> np.ndarray:
-    """One-euro filter (Casiez et al. 2012): strong smoothing when still, little lag when moving."""
+def _runs(track: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each stretch of frames where the track has a box."""
+    valid = ~np.isnan(track[:, 0])
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], valid.astype(int), [0]])))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def settle_roll(track: np.ndarray) -> np.ndarray:
+    """Within each run of a [cx, cy, w, h, angle, eyes] track, the roll of frames where no eye line was measured
+    (eyes closed, a small face, a coarse rotated retry) is interpolated from the frames where it was, those
+    median-filtered against odd false eye pairs. Runs with no measurement keep the detector's angles."""
+    track = track.copy()
+    for start, end in _runs(track):
+        run = track[start:end]
+        measured = run[:, 5] >= 1.0
+        if not measured.any():
+            continue
+        angles = run[measured, 4]
+        if len(angles) >= 3:
+            padded = np.pad(angles, ROLL_MEDIAN // 2, mode="edge")
+            angles = np.array([np.median(padded[i:i + ROLL_MEDIAN]) for i in range(len(angles))])
+        frames = np.arange(len(run))
+        run[:, 4] = np.interp(frames, frames[measured], angles)
+    return track
+
+
+def one_euro(values: np.ndarray, fps: float, min_cutoff: float | None = None, beta: float | None = None,
+             d_cutoff: float | None = None) -> np.ndarray:
+    """One-euro filter (Casiez et al. 2012): strong smoothing when still, little lag when moving. The settings
+    default to the ONE_EURO_* constants."""
+    min_cutoff = ONE_EURO_MIN_CUTOFF if min_cutoff is None else min_cutoff
+    beta = ONE_EURO_BETA if beta is None else beta
+    d_cutoff = ONE_EURO_D_CUTOFF if d_cutoff is None else d_cutoff
+
     def alpha(cutoff: float) -> float:
         tau = 1.0 / (2 * math.pi * cutoff)
         return 1.0 / (1.0 + tau * fps)
@@ -344,30 +419,39 @@ def one_euro(values: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: floa
 
 
 def smooth_track(track: np.ndarray, method: str, fps: float) -> np.ndarray:
-    """Smooth each continuous run of a track; one-euro runs both ways and averages, so it adds no lag offline."""
+    """Smooth [cx, cy, w, h, angle] of each continuous run of a track; one-euro runs both ways and averages, so it
+    adds no lag offline. Positions and sizes are filtered in face widths and the roll as the shift it causes at
+    the box's corners, so the same settings suit every resolution."""
     if method == "none":
         return track
     track = track.copy()
-    valid = ~np.isnan(track[:, 0])
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], valid.astype(int), [0]])))
-    for start, end in zip(edges[::2], edges[1::2]):
+    for start, end in _runs(track):
         run = track[start:end]
-        for column in range(run.shape[1]):
-            values = run[:, column]
+        units = [float(np.median(run[:, 2]))] * 4 + [2 * 180 / math.pi]  # pixels, degrees per unit
+        for column, unit in enumerate(units):
+            values = run[:, column] / unit
             if method == "mean":
-                padded = np.pad(values, 2, mode="edge")
-                run[:, column] = np.convolve(padded, np.ones(5) / 5, mode="valid")
+                smoothed = np.convolve(np.pad(values, 2, mode="edge"), np.ones(5) / 5, mode="valid")
             else:
-                forward = one_euro(values, fps)
-                backward = one_euro(values[::-1], fps)[::-1]
-                run[:, column] = (forward + backward) / 2
+                smoothed = (one_euro(values, fps) + one_euro(values[::-1], fps)[::-1]) / 2
+            run[:, column] = smoothed * unit
+    return track
+
+
+def level_small_rolls(track: np.ndarray) -> np.ndarray:
+    """Runs whose roll never reaches MIN_EYE_ROLL are made exactly upright: such small tilts are mostly noise."""
+    track = track.copy()
+    for start, end in _runs(track):
+        if np.all(np.abs(track[start:end, 4]) < MIN_EYE_ROLL):
+            track[start:end, 4] = 0.0
     return track
 
 
 def plan_faces(found: list[list[FaceBox]], config: LipSyncConfig, fps: float, width: int, height: int,
                first_frame_label: Callable[[int], str]) -> list[list[FaceBox]]:
     """Per source frame, the padded, smoothed boxes of the chosen face(s); an empty list passes the frame through."""
-    tracks = build_tracks(found)
+    max_gap = max(1, round(MAX_GAP_SECONDS * fps))
+    tracks = build_tracks(found, max_gap)
     if not tracks:
         raise NoFaceError(f"No face was found in {first_frame_label(len(found))}. Use a clearer, frontal face, "
                           f"another detector, or give the face box by hand.")
@@ -376,14 +460,14 @@ def plan_faces(found: list[list[FaceBox]], config: LipSyncConfig, fps: float, wi
             raise NoFaceError(f"Face number {config.face_index} was asked for, but only {len(tracks)} "
                               f"face{'s were' if len(tracks) > 1 else ' was'} found (numbering starts at 0).")
         tracks = [tracks[config.face_index]]
-    max_gap = max(1, round(MAX_GAP_SECONDS * fps))
-    tracks = [smooth_track(fill_gaps(track, max_gap), config.smoothing, fps) for track in tracks]
+    tracks = [level_small_rolls(smooth_track(settle_roll(fill_gaps(track, max_gap)), config.smoothing, fps))
+              for track in tracks]
     plan = []
     for index in range(len(found)):
         boxes = []
         for track in tracks:
             if not np.isnan(track[index, 0]):
-                cx, cy, w, h, angle = track[index]
+                cx, cy, w, h, angle = track[index, :5]
                 boxes.append(FaceBox(cx, cy, w, h, angle).padded(config.pads, width, height))
         plan.append(boxes)
     return plan

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Iterator
 
 from .errors import MediaToolError
 
@@ -20,21 +25,37 @@ def tool_path(path: str | os.PathLike) -> str:
     return os.path.abspath(os.fspath(path))
 
 
+# ffmpeg's closing lines that only say "it failed"; the line before them says why.
+_GENERIC_ENDINGS = re.compile(r"^(Conversion failed!|Error marking filters as finished|Error while filtering|"
+                              r"Error while processing the decoded data|Cannot determine format of input stream|"
+                              r"Error closing file|Error sending frames to consumers|Terminating thread with)")
+_CONTEXT = re.compile(r"^\[(\w[\w,-]*) @ 0x[0-9a-f]+\]\s*")  # "[h264 @ 0x55d1…] msg" -> "h264: msg"
+
+
 def last_line(stderr: bytes | str | None) -> str:
+    """The last line of ffmpeg's stderr that says what went wrong (skipping its generic closing lines)."""
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else (stderr or "")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
+    lines = [_CONTEXT.sub(r"\1: ", line.strip()) for line in text.splitlines() if line.strip()]
+    specific = [line for line in lines if not _GENERIC_ENDINGS.match(line)]
+    return (specific or lines or ["no message"])[-1]
+
+
+def _not_installed(tool: str) -> MediaToolError:
+    name = os.path.basename(tool)
+    package = "ffmpeg" if name in ("ffmpeg", "ffprobe") else name
+    return MediaToolError(f"{name} is not installed; install {package} (apt install {package}).")
 
 
 def run_tool(args: list[str], timeout: float, what: str) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(args, check=True, capture_output=True, timeout=timeout)
     except FileNotFoundError as exc:
-        raise MediaToolError(f"{args[0]} is not installed; install ffmpeg (apt install ffmpeg).") from exc
+        raise _not_installed(args[0]) from exc
     except subprocess.TimeoutExpired as exc:
         raise MediaToolError(f"{what} took longer than {timeout:.0f} s and was stopped.") from exc
     except subprocess.CalledProcessError as exc:
-        raise MediaToolError(f"{what} failed: {last_line(exc.stderr)}") from exc
+        detail = last_line(exc.stderr)
+        raise MediaToolError(f"{what} failed: {detail}", detail=detail) from exc
 
 
 @dataclass(frozen=True)
@@ -77,7 +98,7 @@ def probe(path: str | os.PathLike, what: str) -> MediaInfo | None:
     try:
         result = run_tool(args, PROBE_TIMEOUT, f"Reading the {what}")
     except MediaToolError as exc:
-        if "not installed" in str(exc):
+        if exc.detail is None:  # not installed, or timed out: not the file's fault
             raise
         return None
     data = json.loads(result.stdout or b"{}")
@@ -96,3 +117,43 @@ def probe(path: str | os.PathLike, what: str) -> MediaInfo | None:
     audio_duration = float(audio[0].get("duration") or duration) if audio else 0.0
     return MediaInfo(duration, video, bool(audio), audio_duration)
 
+
+def popen(args: list[str], **kwargs) -> subprocess.Popen:
+    """A streaming tool (frames through a pipe); pair it with a Watchdog and check its return code."""
+    try:
+        return subprocess.Popen(args, **kwargs)
+    except FileNotFoundError as exc:
+        raise _not_installed(args[0]) from exc
+
+
+class Watchdog:
+    """The timeout of a streaming tool: kills it when the caller has waited more than `timeout` s on one read or
+    write (a stalled tool), but not while the caller is busy elsewhere (a slow consumer is not a stall)."""
+
+    def __init__(self, process: subprocess.Popen, timeout: float):
+        self.process = process
+        self.timeout = timeout
+        self.fired = False
+        self._since: float | None = None
+        self._stopped = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        self._since = time.monotonic()
+        try:
+            yield
+        finally:
+            self._since = None
+
+    def _watch(self) -> None:
+        period = min(1.0, max(0.05, self.timeout / 10))
+        while not self._stopped.wait(period):
+            since = self._since
+            if since is not None and time.monotonic() - since > self.timeout and self.process.poll() is None:
+                self.fired = True
+                self.process.kill()
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from . import audio, blend, checkpoints, face, tts, video
+from . import audio, blend, checkpoints, face, media, tts, video
 from .config import LipSyncConfig
 from .errors import AudioError, FaceError, LipSyncError
 from .model import FACE_SIZE
@@ -86,6 +86,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
     face_path = _existing(face_path, "face image or video", FaceError, config)
     if audio_path is not None:
         audio_path = _existing(audio_path, "speech recording", AudioError, config)
+    out_path = video.check_output(out_path)
     device = resolve_device(config)
     # Load (or find loaded) models before any slow work, so a missing checkpoint fails at once.
     model = checkpoints.load_generator(config.checkpoint, device, config.checkpoint_dir)
@@ -109,12 +110,46 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         synced = _render(source, plan, n_out, mel, strength, model, device, config, encoded, speech.mux_path,
                          work, progress)
         _report(progress, "encode", 1.0)
-        out_path = Path(out_path)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(encoded, out_path)
+        video.place_output(encoded, out_path)
     return Result(out_path, speech.duration, n_out, fps, source.width, source.height, synced,
                   spoken.engine if spoken else None, spoken.fallback_reason if spoken else None,
                   time.perf_counter() - started)
+
+
+SPOKEN_CHARS_PER_SECOND = {False: 14.0, True: 9.0}  # rough speaking rate of gTTS / espeak-ng, normal and slow
+
+
+def estimate_frames(face_path: str | os.PathLike, *, audio_path: str | os.PathLike | None = None,
+                    text: str | None = None, slow: bool = False, config: LipSyncConfig = LipSyncConfig()) -> int:
+    """About how many frames a request will generate, from the headers alone (for sizing a GPU time slot)."""
+    fps = config.still_fps
+    info = media.probe(face_path, "face video")
+    if info is not None and info.video is not None and info.video.fps and info.video.codec not in audio.IMAGE_CODECS:
+        fps = float(info.video.fps)
+    if audio_path is not None:
+        speech = media.probe(audio_path, "audio")
+        seconds = speech.audio_duration if speech is not None else 0.0
+    else:
+        seconds = len((text or "").strip()) / SPOKEN_CHARS_PER_SECOND[slow]
+    return audio.frame_count(min(seconds, config.max_audio_seconds), fps)
+
+
+def find_faces(face_path: str | os.PathLike, config: LipSyncConfig = LipSyncConfig()
+               ) -> tuple[np.ndarray, list[face.FaceBox]]:
+    """The first frame (BGR) of a face image or video and the faces in it, in face_index order."""
+    face_path = _existing(face_path, "face image or video", FaceError, config)
+    source = video.open_face(face_path, config.max_height, config.max_image_pixels, config.still_fps)
+    frame = source.still
+    if frame is None:
+        frames = video.iter_video_frames(source, source.width, source.height, config.subprocess_timeout)
+        frame = next(frames, None)
+        frames.close()
+        if frame is None:
+            raise FaceError(f"'{source.path.name}' has no frames.")
+    if config.box is not None:
+        return frame, [face.fixed_box(config, source.width, source.height)]
+    detector = face.get_detector(config, "cpu")
+    return frame, face.order_faces(face.detect_frames(detector, [frame], 1.0, None, config.align_roll)[0])
 
 
 def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig) -> Path:
@@ -137,7 +172,7 @@ def _plan(source: video.FaceInput, n_out: int, detector, config: LipSyncConfig,
     fps = float(source.fps)
     scale = face.detection_scale(source.width, source.height, source.is_still)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
-    key = (face.file_digest(source.path), source.width, source.height, str(source.fps), config.detector,
+    key = (checkpoints.hash_file(source.path), source.width, source.height, str(source.fps), config.detector,
            config.align_roll, str(checkpoints.checkpoint_dir(config.checkpoint_dir)), config.box)
 
     def detect(needed: int) -> tuple[list[list[face.FaceBox]], bool]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import threading
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -14,11 +18,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import media
-from .errors import FaceError, MediaToolError
+from .errors import FaceError, MediaToolError, OutputError
 
 STILL_MAX_SIDE_MIN = 16
 ENCODER_ARGS = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
                 "-c:a", "aac", "-b:a", "160k", "-movflags", "+faststart"]
+ENCODER_SCALE = "scale=flags=accurate_rnd,format=yuv420p"  # BGR -> YUV rounded, not truncated
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,9 @@ def open_face(path: str | Path, max_height: int, max_pixels: int, still_fps: flo
         still = still[:out_h, :out_w]  # an odd last row or column is dropped, not resampled
         return FaceInput(path, out_w, out_h, Fraction(still_fps).limit_denominator(1001), np.ascontiguousarray(still))
     info = media.probe(path, "face video")
-    if info is None or info.video is None:
+    if info is not None and info.video is None and info.has_audio:
+        raise FaceError(f"'{path.name}' is a sound recording; the face must be an image or a video.")
+    if info is None or info.video is None or min(info.video.width, info.video.height) < 1:
         raise FaceError(f"'{path.name}' is neither an image nor a video that can be read.")
     if info.video.width * info.video.height > max_pixels:
         raise FaceError(f"'{path.name}' is {info.video.width}×{info.video.height}; the limit is {max_pixels:,} pixels.")
@@ -64,15 +71,25 @@ def open_face(path: str | Path, max_height: int, max_pixels: int, still_fps: flo
 def _read_still(path: Path, max_pixels: int) -> np.ndarray | None:
     """BGR uint8 of a still image, None for anything that is not one (videos, animated GIFs)."""
     try:
-        image = Image.open(path)
+        with warnings.catch_warnings():  # our own, lower limit is checked below, from the header alone
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Image.DecompressionBombError as exc:  # Pillow refuses past twice its own limit, before we can look
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"has {int(pixels.group(1)):,} pixels" if pixels else "is far too large"
+        raise FaceError(f"'{path.name}' {size}; the limit is {max_pixels:,} pixels.") from exc
     except (UnidentifiedImageError, OSError, ValueError):
         return None
     with image:
-        if getattr(image, "n_frames", 1) > 1:
-            return None  # animated: decoded as a video
         width, height = image.size
         if width * height > max_pixels:
             raise FaceError(f"'{path.name}' is {width}×{height}; the limit is {max_pixels:,} pixels.")
+        try:
+            animated = getattr(image, "n_frames", 1) > 1  # counting the frames reads through the file
+        except (OSError, EOFError, ValueError, SyntaxError) as exc:
+            raise FaceError(f"'{path.name}' is a damaged or truncated image.") from exc
+        if animated:
+            return None  # decoded as a video
         if min(width, height) < STILL_MAX_SIDE_MIN:
             raise FaceError(f"'{path.name}' is only {width}×{height} pixels: too small to hold a face.")
         try:
@@ -88,23 +105,29 @@ def _read_still(path: Path, max_pixels: int) -> np.ndarray | None:
 def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float) -> Iterator[np.ndarray]:
     """Decode a video at a constant frame rate (variable-rate input is resampled), rotated upright, at width×height."""
     # Drop an odd last row/column first, so a full-size decode is a plain copy, not a 1-pixel resample.
-    scale = f"fps={face.fps},crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,scale={width}:{height}:flags=area,format=bgr24"
+    # accurate_rnd (+ full_chroma_int here, + the encoder's): without them each YUV -> BGR -> YUV round trip
+    # darkens every frame by about 1.5 levels of Y (up to 4 RGB levels on flat colours).
+    scale = (f"fps={face.fps},crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,"
+             f"scale={width}:{height}:flags=area+accurate_rnd+full_chroma_int,format=bgr24")
     args = [media.FFMPEG, "-v", "error", "-nostdin", "-i", media.tool_path(face.path), "-map", "0:v:0",
             "-vf", scale, "-f", "rawvideo", "-"]
     frame_bytes = width * height * 3
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
+    process = media.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
+    watchdog = media.Watchdog(process, timeout)
     stderr_lines: list[bytes] = []
     drain = threading.Thread(target=lambda: stderr_lines.extend(process.stderr), daemon=True)
     drain.start()
     finished = False
     try:
         while True:
-            data = process.stdout.read(frame_bytes)
+            with watchdog.waiting():
+                data = process.stdout.read(frame_bytes)
             if len(data) < frame_bytes:
                 break
             yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
         finished = True
     finally:
+        watchdog.stop()
         if not finished:
             process.kill()
         try:
@@ -115,8 +138,34 @@ def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float) 
         process.stdout.close()
         drain.join(timeout=5)
         process.stderr.close()
+    if watchdog.fired:
+        raise MediaToolError(f"Decoding '{face.path.name}' stalled for more than {timeout:.0f} s and was stopped.")
     if process.returncode != 0:
         raise FaceError(f"'{face.path.name}' could not be decoded: {media.last_line(b''.join(stderr_lines))}")
+
+
+def check_output(path: str | os.PathLike) -> Path:
+    """The output file, checked before any slow work: not a folder, in a folder that exists (or is made) and can
+    be written to."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"The output '{path.name}' is a folder; give a file name, such as "
+                          f"'{Path(path.name, 'out.mp4')}'.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"The folder for the output '{path.name}' cannot be made: {exc.strerror or exc}.") from exc
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"The output '{path.name}' cannot be written: its folder is read-only.")
+    return path
+
+
+def place_output(encoded: Path, path: str | os.PathLike) -> None:
+    """Move the finished MP4 from the work folder to where it was asked for."""
+    try:
+        shutil.move(encoded, check_output(path))
+    except OSError as exc:
+        raise OutputError(f"The video could not be written to '{path}': {exc.strerror or exc}.") from exc
 
 
 class Encoder:
@@ -127,33 +176,55 @@ class Encoder:
         self.timeout = timeout
         args = [media.FFMPEG, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
                 "-r", str(fps), "-i", "-", "-i", media.tool_path(audio_path), "-map", "0:v:0", "-map", "1:a:0",
-                *ENCODER_ARGS, media.tool_path(out_path)]
-        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+                "-vf", ENCODER_SCALE, *ENCODER_ARGS, media.tool_path(out_path)]
+        self.process = media.popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._watchdog = media.Watchdog(self.process, timeout)
         self._stderr: list[bytes] = []
         self._drain = threading.Thread(target=lambda: self._stderr.extend(self.process.stderr), daemon=True)
         self._drain.start()
 
+    def _failed(self) -> MediaToolError:
+        """The error for an encoder that has stopped (or is stopped now): stalled, or ffmpeg's own last line."""
+        try:
+            self.process.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return MediaToolError(f"Encoding the video took longer than {self.timeout:.0f} s and was stopped.")
+        finally:
+            self._watchdog.stop()
+        self._drain.join(timeout=5)
+        if self._watchdog.fired:
+            return MediaToolError(f"Encoding the video stalled for more than {self.timeout:.0f} s and was stopped.")
+        return MediaToolError(f"Encoding the video failed: {media.last_line(b''.join(self._stderr))}")
+
     def write(self, frame: np.ndarray) -> None:
         try:
-            self.process.stdin.write(np.ascontiguousarray(frame).data)
-        except BrokenPipeError as exc:
-            self.process.wait(timeout=self.timeout)
-            self._drain.join(timeout=5)
-            raise MediaToolError(f"Encoding the video failed: {media.last_line(b''.join(self._stderr))}") from exc
+            with self._watchdog.waiting():
+                self.process.stdin.write(np.ascontiguousarray(frame).data)
+        except (BrokenPipeError, ValueError) as exc:  # ValueError: the pipe was closed under us
+            raise self._failed() from exc
 
     def finish(self) -> None:
-        self.process.stdin.close()
+        try:
+            with self._watchdog.waiting():
+                self.process.stdin.close()  # flushes what is buffered
+        except BrokenPipeError:
+            pass  # ffmpeg has already stopped: its return code tells why
         try:
             self.process.wait(timeout=self.timeout)
         except subprocess.TimeoutExpired as exc:
             self.process.kill()
             self.process.wait()
             raise MediaToolError(f"Encoding the video took longer than {self.timeout:.0f} s and was stopped.") from exc
+        finally:
+            self._watchdog.stop()
         self._drain.join(timeout=5)
         if self.process.returncode != 0:
-            raise MediaToolError(f"Encoding the video failed: {media.last_line(b''.join(self._stderr))}")
+            raise self._failed()
 
     def abort(self) -> None:
+        self._watchdog.stop()
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
