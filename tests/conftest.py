@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -14,6 +21,7 @@ MEDIA = Path(os.environ.get("LIPSYNC_TEST_MEDIA", ROOT.parent / "shared" / "medi
 PORTRAIT = MEDIA / "monalisa.png"
 TALKING_HEAD = MEDIA / "talking_head.mp4"
 SPEECH = MEDIA / "speech_en.wav"
+SPEECH_ONSET = 3.0  # the sample is near-silent for its first 3 s
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,7 +41,7 @@ def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, check=True, capture_output=True, timeout=300, **kwargs)
 
 
-def cut_speech(out: Path, seconds: float, start: float = 0.0, extra: list[str] | None = None) -> Path:
+def cut_speech(out: Path, seconds: float, start: float = SPEECH_ONSET, extra: list[str] | None = None) -> Path:
     """A slice of the real speech sample, optionally re-encoded (extra ffmpeg output args)."""
     run(["ffmpeg", "-v", "error", "-y", "-ss", str(start), "-t", str(seconds), "-i", str(SPEECH),
          *(extra or []), str(out)])
@@ -62,3 +70,52 @@ def read_frames(path: Path) -> list:
         frames.append(frame)
     capture.release()
     return frames
+
+
+def free_port() -> int:
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        return probe_socket.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    temp_root: Path  # the app's TMPDIR, where each request's work folder lives
+    gradio_dir: Path  # the app's GRADIO_TEMP_DIR: uploads and results
+    log: Path
+
+
+@contextmanager
+def serve_app(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """`python app.py` in a subprocess on a free local port, with its own temp folders, until the block ends."""
+    port = free_port()
+    server = Server(f"http://127.0.0.1:{port}/", folder / "tmp", folder / "gradio", folder / "app.log")
+    server.temp_root.mkdir(parents=True)
+    environment = {**os.environ, "TMPDIR": str(server.temp_root), "GRADIO_TEMP_DIR": str(server.gradio_dir),
+                   **(env or {})}
+    with open(server.log, "wb") as log:
+        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), *args],
+                                   env=environment, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"app.py exited with {process.returncode}:\n{server.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(server.url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"app.py did not answer within 180 s:\n{server.log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
