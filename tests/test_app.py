@@ -178,3 +178,11 @@ def test_fifty_mixed_runs_and_a_cancel_leave_nothing_behind(server, tmp_path, no
     results = set((server.gradio_dir / "lipsync").glob("*")) - results_before
     # One result folder per served request (the cancelled one may have finished before the cancel took).
     assert served <= len(results) <= served + 1
+
+
+def test_without_weights_the_app_starts_and_says_how_to_provide_them(tmp_path):
+    offline = {"LIPSYNC_CHECKPOINT_DIR": "", "HF_HOME": str(tmp_path / "empty-hf-home"), "HF_HUB_OFFLINE": "1"}
+    with serve_app(tmp_path, env=offline) as bare:
+        client = Client(bare.url, verbose=False)
+        with pytest.raises(AppError, match="Could not fetch checkpoints/wav2lip_gan.pth .*LIPSYNC_CHECKPOINT_DIR"):
+            client.predict(handle_file(PORTRAIT), "Hello.", "en", **HAAR, api_name="/generate_from_text")
