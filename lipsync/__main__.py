@@ -6,7 +6,6 @@ import argparse
 import logging
 import sys
 
-from . import tts
 from .config import ALL_FACES, BLENDS, CHECKPOINT_NAMES, DETECTORS, DEVICES, SMOOTHING, LipSyncConfig
 from .errors import LipSyncError
 

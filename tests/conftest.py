@@ -11,6 +11,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -55,6 +56,20 @@ def probe(path: Path) -> dict:
     data = json.loads(out)
     streams = {s["codec_type"]: s for s in data["streams"]}
     return {"video": streams.get("video"), "audio": streams.get("audio"), "format": data["format"]}
+
+
+def assert_valid_mp4(path, width, height, fps, duration):
+    info = probe(path)
+    video, sound = info["video"], info["audio"]
+    assert video["codec_name"] == "h264" and video["pix_fmt"] == "yuv420p"
+    assert sound["codec_name"] == "aac"
+    assert (video["width"], video["height"]) == (width, height)
+    assert Fraction(video["avg_frame_rate"]) == Fraction(fps).limit_denominator(1001)
+    frames = int(video["nb_read_frames"])
+    assert abs(frames / float(Fraction(video["avg_frame_rate"])) - duration) <= 1 / float(fps) + 1e-6
+    assert abs(float(sound["duration"]) - duration) <= 1 / float(fps) + 0.03  # AAC pads to its 1024-sample frames
+    data = path.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat"), "+faststart puts the index before the media data"
 
 
 def read_frames(path: Path) -> list:

@@ -13,7 +13,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from conftest import PORTRAIT, TALKING_HEAD, cut_speech, probe, serve_app
+from conftest import PORTRAIT, TALKING_HEAD, assert_valid_mp4, cut_speech, probe, serve_app
 
 HAAR = {"detector": "haar"}  # random S3FD weights find nothing useful; the cascade is a real detector
 
@@ -36,20 +36,11 @@ def no_face(tmp_path_factory) -> Path:
     return path
 
 
-def assert_mp4(path: str, seconds: float, size: tuple[int, int], fps: float = 25.0) -> None:
-    info = probe(Path(path))
-    assert info["video"]["codec_name"] == "h264" and info["video"]["pix_fmt"] == "yuv420p"
-    assert info["audio"]["codec_name"] == "aac"
-    assert (info["video"]["width"], info["video"]["height"]) == size
-    assert abs(int(info["video"]["nb_read_frames"]) / fps - seconds) <= 1 / fps
-    assert abs(float(info["audio"]["duration"]) - seconds) <= 1 / fps
-
-
 def test_audio_endpoint_round_trip(client, tmp_path):
     speech = cut_speech(tmp_path / "speech.mp3", 2.0, extra=["-c:a", "libmp3lame"])
     video, status = client.predict(handle_file(PORTRAIT), handle_file(speech), **HAAR,
                                    api_name="/generate_from_audio")
-    assert_mp4(video, 2.0, (300, 446))
+    assert_valid_mp4(Path(video), 300, 446, 25, 2.0)
     assert "50 frames at 25 fps" in status and "lips moved in" in status
 
 
@@ -78,10 +69,10 @@ def test_options_reach_the_pipeline(client, tmp_path):
     speech = handle_file(cut_speech(tmp_path / "s.wav", 1.0))
     video, _ = client.predict(handle_file(TALKING_HEAD), speech, max_height=480, **HAAR,
                               api_name="/generate_from_audio")
-    assert_mp4(video, 1.0, (278, 480))  # 704×1216 scaled to 480 high, rounded to even
+    assert_valid_mp4(Path(video), 278, 480, 25, 1.0)  # 704×1216 scaled to 480 high, rounded to even
     video, _ = client.predict(handle_file(PORTRAIT), speech, box="150 300 60 240", blend="hard",
                               api_name="/generate_from_audio")  # a fixed box needs no detector
-    assert_mp4(video, 1.0, (300, 446))
+    assert_valid_mp4(Path(video), 300, 446, 25, 1.0)
     with pytest.raises(AppError, match="Face number 3 was asked for, but only 1 face was found"):
         client.predict(handle_file(PORTRAIT), speech, face_index=3, **HAAR, api_name="/generate_from_audio")
     with pytest.raises(AppError, match="Pads must be four whole numbers"):
@@ -119,7 +110,7 @@ def test_eight_concurrent_jobs_each_get_their_own_output(server, tmp_path):
         results = list(pool.map(call, speeches))
     assert len({video for video, _ in results}) == len(lengths)
     for seconds, (video, _) in zip(lengths, results):
-        assert_mp4(video, seconds, (300, 446))
+        assert_valid_mp4(Path(video), 300, 446, 25, seconds)
 
 
 def test_a_full_queue_answers_busy(tmp_path):
@@ -138,7 +129,7 @@ def test_a_full_queue_answers_busy(tmp_path):
     assert len(refused) < len(jobs)  # the ones that got in were served
     for outcome in outcomes:
         if not isinstance(outcome, Exception):
-            assert_mp4(outcome[0], 3.0, (300, 446))
+            assert_valid_mp4(Path(outcome[0]), 300, 446, 25, 3.0)
 
 
 def test_fifty_mixed_runs_and_a_cancel_leave_nothing_behind(server, tmp_path, no_face):

@@ -3,13 +3,12 @@
 import os
 import subprocess
 import sys
-from fractions import Fraction
 
 import numpy as np
 import pytest
 
-from conftest import PORTRAIT, ROOT, TALKING_HEAD, cut_speech, probe, read_frames, run
-from lipsync import LipSyncConfig, generate
+from conftest import PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cut_speech, probe, read_frames, run
+from lipsync import LipSyncConfig, generate, pipeline
 from lipsync.errors import NoFaceError
 from lipsync.video import ENCODER_ARGS
 
@@ -22,20 +21,6 @@ def cli(*args, tmpdir=None) -> subprocess.CompletedProcess:
         env["TMPDIR"] = str(tmpdir)
     return subprocess.run([sys.executable, "-m", "lipsync", *map(str, args)], capture_output=True, text=True,
                           timeout=600, cwd=ROOT, env=env)
-
-
-def assert_valid_mp4(path, width, height, fps, duration):
-    info = probe(path)
-    video, sound = info["video"], info["audio"]
-    assert video["codec_name"] == "h264" and video["pix_fmt"] == "yuv420p"
-    assert sound["codec_name"] == "aac"
-    assert (video["width"], video["height"]) == (width, height)
-    assert Fraction(video["avg_frame_rate"]) == Fraction(fps).limit_denominator(1001)
-    frames = int(video["nb_read_frames"])
-    assert abs(frames / float(Fraction(video["avg_frame_rate"])) - duration) <= 1 / float(fps) + 1e-6
-    assert abs(float(sound["duration"]) - duration) <= 1 / float(fps) + 0.03  # AAC pads to its 1024-sample frames
-    data = path.read_bytes()
-    assert data.find(b"moov") < data.find(b"mdat"), "+faststart puts the index before the media data"
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +155,32 @@ def test_cli_progress_bar_draws_stages_on_a_terminal():
     quiet = io.StringIO()
     ProgressBar(quiet)(0.5, "generate")
     assert quiet.getvalue() == ""
+
+
+def test_find_faces_numbers_them_as_face_index_counts(tmp_path):
+    import cv2
+
+    portrait = cv2.imread(str(PORTRAIT))
+    small = cv2.resize(portrait, None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
+    left = np.full_like(portrait, 255)
+    left[:small.shape[0], :small.shape[1]] = small
+    pair = tmp_path / "pair.png"
+    cv2.imwrite(str(pair), np.hstack([left, portrait]))  # the larger face on the right
+    frame, boxes = pipeline.find_faces(pair, HAAR)
+    assert frame.shape == (446, 600, 3)
+    assert len(boxes) == 2
+    assert boxes[0].cx > 300 > boxes[1].cx  # 0 is the largest face, wherever it is
+    assert boxes[0].w > boxes[1].w
+
+
+def test_find_faces_reads_the_first_frame_of_a_video():
+    frame, boxes = pipeline.find_faces(TALKING_HEAD, HAAR.replace(max_height=608))
+    assert frame.shape == (608, 352, 3) and len(boxes) == 1
+
+
+def test_estimate_frames_from_the_headers(tmp_path):
+    speech = cut_speech(tmp_path / "s.wav", 2.0)
+    assert pipeline.estimate_frames(TALKING_HEAD, audio_path=speech) == 50  # the video's 25 fps
+    assert pipeline.estimate_frames(PORTRAIT, audio_path=speech, config=HAAR.replace(still_fps=30)) == 60
+    text = "x" * round(2 * pipeline.SPOKEN_CHARS_PER_SECOND[False])
+    assert pipeline.estimate_frames(PORTRAIT, text=text) == 50
