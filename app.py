@@ -58,6 +58,10 @@ class Weights:
         finally:
             self.done.set()
 
+    def refresh(self):
+        """The banner, and the timer that polls it kept running only while the fetch is under way."""
+        return self.banner(), gr.Timer(active=not self.done.is_set())
+
     def banner(self) -> str:
         if self.error:
             return f"⚠️ **The model weights are not available, so nothing can be generated yet.** {self.error}"
@@ -125,7 +129,8 @@ def _status(result: Result) -> str:
     if result.tts_engine == "gTTS":
         parts.append("voice: gTTS")
     elif result.tts_engine:
-        parts.append(f"voice: espeak-ng, offline fallback (gTTS unavailable: {result.tts_fallback_reason})")
+        reason = result.tts_fallback_reason.split(". ")[0]  # gTTS's own messages run on with guesses
+        parts.append(f"voice: espeak-ng, offline fallback (gTTS unavailable: {reason})")
     return " · ".join(parts)
 
 
@@ -142,11 +147,12 @@ def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow:
                            progress)
     except LipSyncError as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
-        raise gr.Error(str(exc)) from None
+        raise gr.Error(str(exc), duration=None, print_exception=False) from None
     except Exception as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
         log.exception("generation failed")
-        raise gr.Error(f"Something went wrong on our side ({type(exc).__name__}); please try again.") from None
+        raise gr.Error(f"Something went wrong on our side ({type(exc).__name__}); please try again.",
+                       duration=None, print_exception=False) from None
     return str(result.path), _status(result)
 
 
@@ -180,12 +186,17 @@ def preview_faces(face: str | None, detector: str, align_roll: bool, box: str):
     except LipSyncError as exc:
         return None, gr.update(choices=_face_choices(1), value=0), f"⚠️ {exc}"
     height, width = frame.shape[:2]
-    thickness = max(2, round(max(width, height) / 300))
+    thickness = max(2, round(max(width, height) / 250))
+    scale = thickness / 2.5  # the number stays legible when the preview shrinks the frame
     for number, found in enumerate(boxes):
         x1, y1, x2, y2 = found.bounds(width, height)
         cv2.rectangle(frame, (x1, y1), (x2, y2), (0, 220, 0), thickness)
-        cv2.putText(frame, str(number), (x1 + thickness, y1 + 12 * thickness), cv2.FONT_HERSHEY_SIMPLEX,
-                    thickness / 2, (0, 220, 0), thickness)
+        (text_w, text_h), base = cv2.getTextSize(str(number), cv2.FONT_HERSHEY_SIMPLEX, scale * 2, thickness)
+        top = max(0, y1 - text_h - base - 2 * thickness)  # a filled tag above the box, inside the frame
+        cv2.rectangle(frame, (x1, top), (x1 + text_w + 2 * thickness, top + text_h + base + 2 * thickness),
+                      (0, 220, 0), cv2.FILLED)
+        cv2.putText(frame, str(number), (x1 + thickness, top + text_h + thickness), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale * 2, (0, 0, 0), thickness)
     count = len(boxes)
     note = (f"{count} face{'s' if count != 1 else ''} found." if count else
             "⚠️ No face found here: try the other detector, or give the face box by hand.")
@@ -247,20 +258,22 @@ def build_app() -> gr.Blocks:
                         keep_silence = gr.Checkbox(value=DEFAULTS.keep_silence, label="Still lips in silences")
                         align_roll = gr.Checkbox(value=DEFAULTS.align_roll, label="Straighten tilted heads")
             with gr.Column():
-                result = gr.Video(label="Result", format=None, interactive=False, elem_id="result")
+                result = gr.Video(label="Result", format=None, interactive=False, height=480, elem_id="result")
                 status = gr.Markdown(elem_id="status")
 
         options = [checkpoint, detector, pads, smoothing, face_index, max_height, blend, color_match, keep_silence,
                    align_roll, box]
         text_button.click(generate_from_text, [face, text, lang, slow, *options], [result, status],
-                          api_name="generate_from_text")
+                          api_name="generate_from_text", show_progress_on=[result])
         audio_button.click(generate_from_audio, [face, audio, *options], [result, status],
-                           api_name="generate_from_audio")
+                           api_name="generate_from_audio", show_progress_on=[result])
         for trigger in (face.change, detector.change, align_roll.change, box.submit):
             trigger(preview_faces, [face, detector, align_roll, box], [preview, face_index, faces_note],
                     api_name=False, concurrency_limit=4)
 
-        demo.load(WEIGHTS.banner, None, banner, api_name=False)
+        poll = gr.Timer(2.0)
+        gr.on([demo.load, poll.tick], WEIGHTS.refresh, None, [banner, poll], api_name=False, queue=False,
+              show_progress="hidden")
 
         with gr.Row():
             gr.Examples([[str(EXAMPLES / "monalisa.png"), "Hello! I have kept this smile for five hundred years.",
