@@ -45,26 +45,71 @@ def match_colour(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) 
     return generated + shift
 
 
+def planes(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y, U and V planes of an I420 frame held as a (height * 3 / 2, width) array."""
+    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
+    flat = frame.reshape(-1)
+    luma, chroma = height * width, height * width // 4
+    return (flat[:luma].reshape(height, width), flat[luma:luma + chroma].reshape(height // 2, width // 2),
+            flat[luma + chroma:].reshape(height // 2, width // 2))
+
+
+def to_i420(bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+
+
+def _even_bounds(box: FaceBox, width: int, height: int, margin: int = 0) -> tuple[int, int, int, int]:
+    """The box's bounds grown by margin and out to even coordinates, so they cover whole chroma samples."""
+    x1, y1, x2, y2 = box.bounds(width, height)
+    x1, y1 = max(0, x1 - margin) & ~1, max(0, y1 - margin) & ~1
+    x2, y2 = min(width, x2 + margin + 1) & ~1, min(height, y2 + margin + 1) & ~1
+    return x1, y1, x2, y2
+
+
+def _region_bgr(frame: np.ndarray, bounds: tuple[int, int, int, int]) -> np.ndarray:
+    luma, u, v = planes(frame)
+    x1, y1, x2, y2 = bounds
+    packed = np.concatenate([luma[y1:y2, x1:x2].ravel(), u[y1 // 2:y2 // 2, x1 // 2:x2 // 2].ravel(),
+                             v[y1 // 2:y2 // 2, x1 // 2:x2 // 2].ravel()])
+    return cv2.cvtColor(packed.reshape((y2 - y1) * 3 // 2, x2 - x1), cv2.COLOR_YUV2BGR_I420)
+
+
+def _shifted(box: FaceBox, x: int, y: int) -> FaceBox:
+    return FaceBox(box.cx - x, box.cy - y, box.w, box.h, box.angle, box.eyes)
+
+
+def crop_face_i420(frame: np.ndarray, box: FaceBox) -> np.ndarray:
+    """crop_face for an I420 frame: only the pixels around the face are turned into BGR."""
+    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
+    x1, y1, x2, y2 = bounds = _even_bounds(box, width, height, margin=2)  # the margin feeds the interpolation
+    if x2 <= x1 or y2 <= y1:
+        return np.zeros((FACE_SIZE, FACE_SIZE, 3), np.uint8)
+    return crop_face(_region_bgr(frame, bounds), _shifted(box, x1, y1))
+
+
 def paste(frame: np.ndarray, box: FaceBox, generated: np.ndarray, original_crop: np.ndarray, blend: str,
           colour_match: bool, strength: float) -> None:
-    """Blend a generated 96×96 BGR crop (float, 0..255) into `frame` in place, `strength` in [0, 1]."""
-    height, width = frame.shape[:2]
-    x1, y1, x2, y2 = box.bounds(width, height)
+    """Blend a generated 96×96 BGR crop (float, 0..255) into an I420 frame in place, `strength` in [0, 1].
+    The blend is done on the Y, U and V planes, so pixels outside the mask keep their decoded values exactly."""
+    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
+    x1, y1, x2, y2 = _even_bounds(box, width, height)
     if x2 <= x1 or y2 <= y1 or strength <= 0:
         return
     mask = crop_mask(blend)
     if colour_match and blend != "hard":
         generated = match_colour(generated, original_crop, mask)
-    # Map region pixels to crop pixels: the crop matrix after shifting the region's origin.
-    matrix = box.crop_matrix(FACE_SIZE)
-    matrix[:, 2] += matrix[:, :2] @ np.array([x1, y1], dtype=np.float64)
+    # Map region pixels to crop pixels: the crop matrix of the box moved to the region's origin.
+    matrix = _shifted(box, x1, y1).crop_matrix(FACE_SIZE)
     size = (x2 - x1, y2 - y1)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     face = cv2.warpAffine(generated.astype(np.float32), matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(mask, matrix, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    alpha = (alpha * strength)[..., None]
-    region = frame[y1:y2, x1:x2].astype(np.float32)
-    frame[y1:y2, x1:x2] = np.clip(region + (face - region) * alpha + 0.5, 0, 255).astype(np.uint8)
+    alpha = cv2.warpAffine(mask, matrix, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0) * strength
+    chroma_alpha = cv2.resize(alpha, (size[0] // 2, size[1] // 2), interpolation=cv2.INTER_AREA)
+    new_planes = planes(to_i420(np.clip(face + 0.5, 0, 255).astype(np.uint8)))
+    for plane, new, weight, step in zip(planes(frame), new_planes, (alpha, chroma_alpha, chroma_alpha), (1, 2, 2)):
+        old = plane[y1 // step:y2 // step, x1 // step:x2 // step]
+        blended = old + (new.astype(np.float32) - old) * weight
+        plane[y1 // step:y2 // step, x1 // step:x2 // step] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
 def seam_score(original: np.ndarray, output: np.ndarray, where: FaceBox | tuple[int, int, int, int],

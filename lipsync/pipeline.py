@@ -259,18 +259,20 @@ def _get(channel: queue.Queue, producer: _Worker):
 
 
 def _frames(source: video.FaceInput, n_out: int, n_src: int, work: Path, timeout: float) -> Iterator[np.ndarray]:
-    """Source frames for output frames 0..n_out-1: the still repeated, or the video trimmed or ping-ponged."""
+    """I420 source frames for output frames 0..n_out-1: the still repeated, or the video trimmed or ping-ponged."""
     if source.is_still:
+        still = blend.to_i420(source.still)
         for _ in range(n_out):
-            yield source.still
+            yield still
         return
     loops = n_out > n_src
-    frame_bytes = source.width * source.height * 3
+    shape = (source.height * 3 // 2, source.width)
+    frame_bytes = shape[0] * shape[1]
     spill = open(work / "frames.raw", "w+b") if loops else None  # raw frames, only to play them backwards
     try:
         produced = 0
         last = None
-        for frame in video.iter_video_frames(source, source.width, source.height, timeout):
+        for frame in video.iter_video_frames(source, source.width, source.height, timeout, "yuv420p"):
             if produced == n_out:
                 break
             if spill:
@@ -283,7 +285,7 @@ def _frames(source: video.FaceInput, n_out: int, n_src: int, work: Path, timeout
             produced += 1
         for index in range(produced, n_out):
             spill.seek(_ping_pong(index, produced) * frame_bytes)
-            yield np.frombuffer(spill.read(frame_bytes), np.uint8).reshape(source.height, source.width, 3)
+            yield np.frombuffer(spill.read(frame_bytes), np.uint8).reshape(shape)
     finally:
         if spill:
             spill.close()
@@ -337,7 +339,7 @@ def _render(source: video.FaceInput, plan: list[list[face.FaceBox]], n_out: int,
                 index, frame = item
                 boxes = plan[0 if source.is_still else _ping_pong(index, n_src)]
                 weight = float(strength[index])
-                crops = [blend.crop_face(frame, box) for box in boxes] if weight > 0 else []
+                crops = [blend.crop_face_i420(frame, box) for box in boxes] if weight > 0 else []
                 window = audio.mel_window(mel, fps, index)
                 inputs += [(crop, window) for crop in crops]
                 pending.append((frame, boxes if crops else [], crops, weight))

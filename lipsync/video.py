@@ -23,7 +23,6 @@ from .errors import FaceError, MediaToolError, OutputError
 STILL_MAX_SIDE_MIN = 16
 ENCODER_ARGS = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
                 "-c:a", "aac", "-b:a", "160k", "-movflags", "+faststart"]
-ENCODER_SCALE = "scale=flags=accurate_rnd,format=yuv420p"  # BGR -> YUV rounded, not truncated
 
 
 @dataclass(frozen=True)
@@ -102,16 +101,20 @@ def _read_still(path: Path, max_pixels: int) -> np.ndarray | None:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float) -> Iterator[np.ndarray]:
-    """Decode a video at a constant frame rate (variable-rate input is resampled), rotated upright, at width×height."""
+def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float,
+                      pix_fmt: str = "bgr24") -> Iterator[np.ndarray]:
+    """Decode a video at a constant frame rate (variable-rate input is resampled), rotated upright, at width×height:
+    BGR (height, width, 3) frames, or with pix_fmt "yuv420p" I420 frames (height * 3 / 2, width) as decoded, which
+    go to the encoder untouched wherever no face is pasted."""
     # Drop an odd last row/column first, so a full-size decode is a plain copy, not a 1-pixel resample.
-    # accurate_rnd (+ full_chroma_int here, + the encoder's): without them each YUV -> BGR -> YUV round trip
-    # darkens every frame by about 1.5 levels of Y (up to 4 RGB levels on flat colours).
+    # For BGR, accurate_rnd + full_chroma_int: without them YUV -> BGR darkens by about 1.5 levels of Y.
+    flags = "area+accurate_rnd+full_chroma_int" if pix_fmt == "bgr24" else "area"
     scale = (f"fps={face.fps},crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,"
-             f"scale={width}:{height}:flags=area+accurate_rnd+full_chroma_int,format=bgr24")
+             f"scale={width}:{height}:flags={flags},format={pix_fmt}")
     args = [media.FFMPEG, "-v", "error", "-nostdin", "-i", media.tool_path(face.path), "-map", "0:v:0",
             "-vf", scale, "-f", "rawvideo", "-"]
-    frame_bytes = width * height * 3
+    shape = (height, width, 3) if pix_fmt == "bgr24" else (height * 3 // 2, width)
+    frame_bytes = int(np.prod(shape))
     process = media.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
     watchdog = media.Watchdog(process, timeout)
     stderr_lines: list[bytes] = []
@@ -124,7 +127,7 @@ def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float) 
                 data = process.stdout.read(frame_bytes)
             if len(data) < frame_bytes:
                 break
-            yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
+            yield np.frombuffer(data, np.uint8).reshape(shape)
         finished = True
     finally:
         watchdog.stop()
@@ -169,14 +172,14 @@ def place_output(encoded: Path, path: str | os.PathLike) -> None:
 
 
 class Encoder:
-    """One ffmpeg process: raw BGR frames on stdin, the speech file as audio, an H.264/AAC MP4 out."""
+    """One ffmpeg process: raw I420 frames on stdin, the speech file as audio, an H.264/AAC MP4 out."""
 
     def __init__(self, out_path: Path, width: int, height: int, fps: Fraction, audio_path: Path, timeout: float):
         self.out_path = out_path
         self.timeout = timeout
-        args = [media.FFMPEG, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
+        args = [media.FFMPEG, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}",
                 "-r", str(fps), "-i", "-", "-i", media.tool_path(audio_path), "-map", "0:v:0", "-map", "1:a:0",
-                "-vf", ENCODER_SCALE, *ENCODER_ARGS, media.tool_path(out_path)]
+                *ENCODER_ARGS, media.tool_path(out_path)]
         self.process = media.popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self._watchdog = media.Watchdog(self.process, timeout)
         self._stderr: list[bytes] = []
