@@ -19,6 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
 import spaces  # noqa: E402
+from huggingface_hub.utils import logging as hf_logging  # noqa: E402
 
 from lipsync import LipSyncConfig, LipSyncError, Result, checkpoints, pipeline, tts  # noqa: E402
 from lipsync.config import ALL_FACES, BLENDS, CHECKPOINT_NAMES, DETECTORS, SMOOTHING  # noqa: E402
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="requests generated at the same time")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    hf_logging.set_verbosity_error()  # its retry chatter; the banner and errors say what failed
     WEIGHTS.start()
     demo = build_app()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)

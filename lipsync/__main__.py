@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
+
+from huggingface_hub.utils import logging as hf_logging
 
 from .config import ALL_FACES, BLENDS, CHECKPOINT_NAMES, DETECTORS, DEVICES, SMOOTHING, LipSyncConfig
 from .errors import LipSyncError
@@ -69,7 +70,7 @@ class ProgressBar:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)  # its retry chatter; failures come as one line
+    hf_logging.set_verbosity_error()  # its retry chatter; failures come as one line
     bar = ProgressBar()
     try:
         from .pipeline import generate

@@ -84,7 +84,7 @@ def _download(spec: CheckpointSpec) -> Path:
             return Path(hf_hub_download(spec.repo_id, spec.filename, revision=spec.revision, force_download=force))
         except Exception as exc:  # offline, repo gone, rate-limited: all end the same way for the user
             raise CheckpointError(f"Could not fetch {spec.filename} from the Hugging Face Hub ({spec.repo_id}): "
-                                  f"{type(exc).__name__}. {how_to_provide(spec)}") from exc
+                                  f"{_why_not_fetched(exc)}. {how_to_provide(spec)}") from exc
 
     path = fetch(force=False)
     if _matches(path, spec):
@@ -98,6 +98,19 @@ def _download(spec: CheckpointSpec) -> Path:
         return path
     raise CheckpointError(f"{spec.filename} from {spec.repo_id} failed its sha256 check (expected {spec.sha256[:12]}…): "
                           f"the file is corrupt or was replaced. {how_to_provide(spec)}")
+
+
+def _why_not_fetched(exc: Exception) -> str:
+    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RemoteEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    if isinstance(exc, LocalEntryNotFoundError):
+        return "it is not in the local cache, and the Hub cannot be reached or HF_HUB_OFFLINE is set"
+    if isinstance(exc, GatedRepoError):
+        return "the repository asks for access; log in with a token that has it"
+    if isinstance(exc, (RepositoryNotFoundError, RevisionNotFoundError, RemoteEntryNotFoundError)):
+        return "the Hub no longer has that file at that revision"
+    return f"the Hub could not be reached ({type(exc).__name__})"
 
 
 def _matches(path: Path, spec: CheckpointSpec) -> bool:

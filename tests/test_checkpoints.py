@@ -123,3 +123,4 @@ def test_offline_without_files_explains_how_to_provide_them(tmp_path, monkeypatc
     message = str(caught.value)
     assert "face_detection/detection/sfd/s3fd.pth" in message and "camenduru/Wav2Lip" in message
     assert "LIPSYNC_CHECKPOINT_DIR" in message and "\n" not in message
+    assert "not in the local cache" in message  # the reason, in words
