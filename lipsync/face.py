@@ -19,6 +19,8 @@ from .errors import NoFaceError
 DETECT_MAX_SIDE = 480  # detection runs on a copy at most this large; boxes are scaled back
 VIDEO_DETECT_MAX_SIDE = 360  # smaller for videos, where detection runs on every frame
 DETECT_BATCH = 16
+VIDEO_DETECT_STRIDE = 2  # videos are searched on every 2nd frame, the frames between interpolated
+MIN_TRACK_IOU = 0.1  # boxes in neighbouring frames overlapping this much are the same face
 RETRY_ANGLES = (15.0, -15.0, 30.0, -30.0)  # frames with no upright face are searched again, rotated
 MAX_EYE_ROLL = 20.0  # degrees; a steeper "eye line" in a crop is two wrong detections (the eye cascade sees ±15°)
 ROLL_SEARCH = (10.0, -10.0, 20.0, -20.0, 30.0, -30.0)  # stills: crops turned this much more are searched for eyes
@@ -274,19 +276,42 @@ def detection_scale(width: int, height: int, still: bool) -> float:
 
 
 def detect_in_batches(detector, frames: Iterable[np.ndarray], scale: float, align_roll: bool,
-                      on_batch: Callable[[int], None] = lambda done: None) -> list[list[FaceBox]]:
-    found: list[list[FaceBox]] = []
+                      on_batch: Callable[[int], None] = lambda done: None, stride: int = 1) -> list[list[FaceBox]]:
+    """Faces in every frame of a stream. With stride > 1 only every stride-th frame is searched; the frames
+    between get boxes interpolated from the searched frames on both sides."""
+    searched: list[list[FaceBox]] = []
     batch: list[np.ndarray] = []
+    total = 0
     for frame in frames:
-        batch.append(frame)
+        if total % stride == 0:
+            batch.append(frame)
+        total += 1
         if len(batch) == DETECT_BATCH:
-            found += detect_frames(detector, batch, scale, None, align_roll, search_roll=False)
+            searched += detect_frames(detector, batch, scale, None, align_roll, search_roll=False)
             batch = []
-            on_batch(len(found))
+            on_batch(total)
     if batch:
-        found += detect_frames(detector, batch, scale, None, align_roll, search_roll=False)
-        on_batch(len(found))
-    return found
+        searched += detect_frames(detector, batch, scale, None, align_roll, search_roll=False)
+        on_batch(total)
+    return [_between(searched, index, stride) for index in range(total)]
+
+
+def _between(searched: list[list[FaceBox]], index: int, stride: int) -> list[FaceBox]:
+    """The faces of frame `index` from the frames searched at every stride-th index: a face seen on both sides
+    is interpolated; one seen on one side only counts as lost, except after the last searched frame."""
+    before, offset = divmod(index, stride)
+    if offset == 0:
+        return searched[before]
+    if before + 1 >= len(searched):
+        return [FaceBox(b.cx, b.cy, b.w, b.h, b.angle) for b in searched[before]]
+    t = offset / stride
+    boxes = []
+    for a in searched[before]:
+        b = max(searched[before + 1], key=lambda candidate: _iou(a, candidate), default=None)
+        if b is not None and _iou(a, b) >= MIN_TRACK_IOU:
+            boxes.append(FaceBox(*(x + (y - x) * t for x, y in ((a.cx, b.cx), (a.cy, b.cy), (a.w, b.w),
+                                                                 (a.h, b.h), (a.angle, b.angle)))))
+    return boxes
 
 
 # ---------------------------------------------------------------- tracking, gaps, smoothing
@@ -332,7 +357,7 @@ def build_tracks(found: list[list[FaceBox]], max_gap: int | None = None) -> list
             if not free:
                 break
             best = max(free, key=lambda b: _iou(last[t], b))
-            if _iou(last[t], best) > 0.1:
+            if _iou(last[t], best) >= MIN_TRACK_IOU:
                 take(t, index, best)
                 free.remove(best)
         for t in lost:

@@ -186,7 +186,8 @@ def _plan(source: video.FaceInput, n_out: int, detector, config: LipSyncConfig,
             found = [[box] for _ in frames]
         else:
             found = face.detect_in_batches(detector, frames, scale, config.align_roll,
-                                           lambda done: _report(progress, "detect", done / min(needed + 1, 10**6)))
+                                           lambda done: _report(progress, "detect", done / min(needed + 1, 10**6)),
+                                           stride=face.VIDEO_DETECT_STRIDE)
         # One frame past the need tells whether the video ended first.
         return found[:needed], len(found) <= needed
 

@@ -79,7 +79,7 @@ def plan_still(image: np.ndarray, config: LipSyncConfig) -> list[face.FaceBox]:
 
 
 def detect_video(path: Path, max_height: int, align_roll: bool = True):
-    """Raw detections of every frame, as generate() runs them, and the opened input."""
+    """Raw detections of every frame (generate() searches every VIDEO_DETECT_STRIDE-th), and the opened input."""
     source = video.open_face(path, max_height, 40_000_000, 25.0)
     scale = face.detection_scale(source.width, source.height, False)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
