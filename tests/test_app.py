@@ -177,3 +177,17 @@ def test_without_weights_the_app_starts_and_says_how_to_provide_them(tmp_path):
         client = Client(bare.url, verbose=False)
         with pytest.raises(AppError, match="Could not fetch checkpoints/wav2lip_gan.pth .*LIPSYNC_CHECKPOINT_DIR"):
             client.predict(handle_file(PORTRAIT), "Hello.", "en", **HAAR, api_name="/generate_from_text")
+
+
+def test_gpu_slot_is_sized_from_the_frames_to_generate(tmp_path):
+    import app
+
+    def slot(face: Path, speech: Path | None = None, text: str | None = None) -> int:
+        return app._gpu_seconds(str(face), str(speech) if speech else None, text, "en", False, app.DEFAULTS,
+                                tmp_path / "out.mp4", None)
+
+    short, long = cut_speech(tmp_path / "short.wav", 2.0), cut_speech(tmp_path / "long.wav", 42.0)
+    assert slot(PORTRAIT, short) == app.GPU_BASE_SECONDS + 50 // app.GPU_FRAMES_PER_SECOND  # 2 s at 25 fps
+    assert slot(PORTRAIT, long) == app.GPU_BASE_SECONDS + 1050 // app.GPU_FRAMES_PER_SECOND
+    assert slot(PORTRAIT, text="A sentence to speak. " * 40) > slot(PORTRAIT, text="Hi.")
+    assert slot(PORTRAIT, tmp_path / "missing.wav") == app.GPU_BASE_SECONDS  # the call itself will explain
