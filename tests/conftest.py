@@ -58,18 +58,27 @@ def probe(path: Path) -> dict:
     return {"video": streams.get("video"), "audio": streams.get("audio"), "format": data["format"]}
 
 
-def assert_valid_mp4(path, width, height, fps, duration):
+def assert_valid_mp4(path: Path, duration: float, size: tuple[int, int] | None = None,
+                     fps: float | None = None) -> dict:
+    """H.264 (yuv420p) + AAC with +faststart, the video as long as the speech within one frame, the audio within
+    one frame (+AAC padding); the size and frame rate too when given."""
+    assert path.is_file(), path
     info = probe(path)
     video, sound = info["video"], info["audio"]
+    assert video is not None and sound is not None, info
     assert video["codec_name"] == "h264" and video["pix_fmt"] == "yuv420p"
     assert sound["codec_name"] == "aac"
-    assert (video["width"], video["height"]) == (width, height)
-    assert Fraction(video["avg_frame_rate"]) == Fraction(fps).limit_denominator(1001)
+    if size is not None:
+        assert (video["width"], video["height"]) == size
+    if fps is not None:
+        assert Fraction(video["avg_frame_rate"]) == Fraction(fps).limit_denominator(1001), video["avg_frame_rate"]
+    rate = float(Fraction(video["avg_frame_rate"]))
     frames = int(video["nb_read_frames"])
-    assert abs(frames / float(Fraction(video["avg_frame_rate"])) - duration) <= 1 / float(fps) + 1e-6
-    assert abs(float(sound["duration"]) - duration) <= 1 / float(fps) + 0.03  # AAC pads to its 1024-sample frames
+    assert abs(frames / rate - duration) <= 1 / rate + 1e-6, (frames, rate, duration)
+    assert abs(float(sound["duration"]) - duration) <= 1 / rate + 0.03, sound["duration"]  # AAC pads its frames
     data = path.read_bytes()
     assert data.find(b"moov") < data.find(b"mdat"), "+faststart puts the index before the media data"
+    return info
 
 
 def read_frames(path: Path) -> list:

@@ -40,7 +40,7 @@ def test_audio_endpoint_round_trip(client, tmp_path):
     speech = cut_speech(tmp_path / "speech.mp3", 2.0, extra=["-c:a", "libmp3lame"])
     video, status = client.predict(handle_file(PORTRAIT), handle_file(speech), **HAAR,
                                    api_name="/generate_from_audio")
-    assert_valid_mp4(Path(video), 300, 446, 25, 2.0)
+    assert_valid_mp4(Path(video), 2.0, (300, 446), 25)
     assert "50 frames at 25 fps" in status and "lips moved in" in status
 
 
@@ -69,10 +69,10 @@ def test_options_reach_the_pipeline(client, tmp_path):
     speech = handle_file(cut_speech(tmp_path / "s.wav", 1.0))
     video, _ = client.predict(handle_file(TALKING_HEAD), speech, max_height=480, **HAAR,
                               api_name="/generate_from_audio")
-    assert_valid_mp4(Path(video), 278, 480, 25, 1.0)  # 704×1216 scaled to 480 high, rounded to even
+    assert_valid_mp4(Path(video), 1.0, (278, 480), 25)  # 704×1216 scaled to 480 high, rounded to even
     video, _ = client.predict(handle_file(PORTRAIT), speech, box="150 300 60 240", blend="hard",
                               api_name="/generate_from_audio")  # a fixed box needs no detector
-    assert_valid_mp4(Path(video), 300, 446, 25, 1.0)
+    assert_valid_mp4(Path(video), 1.0, (300, 446), 25)
     with pytest.raises(AppError, match="Face number 3 was asked for, but only 1 face was found"):
         client.predict(handle_file(PORTRAIT), speech, face_index=3, **HAAR, api_name="/generate_from_audio")
     with pytest.raises(AppError, match="Pads must be four whole numbers"):
@@ -110,7 +110,7 @@ def test_eight_concurrent_jobs_each_get_their_own_output(server, tmp_path):
         results = list(pool.map(call, speeches))
     assert len({video for video, _ in results}) == len(lengths)
     for seconds, (video, _) in zip(lengths, results):
-        assert_valid_mp4(Path(video), 300, 446, 25, seconds)
+        assert_valid_mp4(Path(video), seconds, (300, 446), 25)
 
 
 def test_a_full_queue_answers_busy(tmp_path):
@@ -129,7 +129,7 @@ def test_a_full_queue_answers_busy(tmp_path):
     assert len(refused) < len(jobs)  # the ones that got in were served
     for outcome in outcomes:
         if not isinstance(outcome, Exception):
-            assert_valid_mp4(Path(outcome[0]), 300, 446, 25, 3.0)
+            assert_valid_mp4(Path(outcome[0]), 3.0, (300, 446), 25)
 
 
 def test_fifty_mixed_runs_and_a_cancel_leave_nothing_behind(server, tmp_path, no_face):

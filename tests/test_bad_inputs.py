@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import PORTRAIT, ROOT, TALKING_HEAD, cut_speech, probe, read_frames
+from conftest import PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cut_speech, probe, read_frames
 from lipsync import LipSyncConfig, generate, media, video
 from lipsync.errors import (AudioError, FaceError, LipSyncError, MediaToolError, NoFaceError, OutputError,
                             TextError)
@@ -97,26 +97,6 @@ def refused_in_process(error: type[LipSyncError], message: str, face, out: Path,
     assert type(caught.value) is error, repr(caught.value)
     assert str(caught.value) == message
     assert not Path(out).exists()
-
-
-def assert_valid_mp4(path: Path, duration: float, size: tuple[int, int] | None = None,
-                     fps: float | None = None) -> dict:
-    """H.264 + AAC, the video as long as the speech within one frame, the audio within one frame (+AAC padding)."""
-    assert path.is_file(), path
-    info = probe(path)
-    vid, sound = info["video"], info["audio"]
-    assert vid is not None and sound is not None, info
-    assert vid["codec_name"] == "h264" and vid["pix_fmt"] == "yuv420p"
-    assert sound["codec_name"] == "aac"
-    rate = float(Fraction(vid["avg_frame_rate"]))
-    if size is not None:
-        assert (vid["width"], vid["height"]) == size
-    if fps is not None:
-        assert abs(rate - fps) < 1e-3, rate
-    frames = int(vid["nb_read_frames"])
-    assert abs(frames / rate - duration) <= 1 / rate + 1e-6, (frames, rate, duration)
-    assert abs(float(sound["duration"]) - duration) <= 1 / rate + 0.03, sound["duration"]
-    return info
 
 
 def assert_works(run: Run, duration: float, size: tuple[int, int] | None = None, fps: float | None = None) -> dict:

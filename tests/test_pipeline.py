@@ -32,7 +32,7 @@ def test_cli_portrait_with_speech(tmp_path, speech_3s):
     out = tmp_path / "out.mp4"
     done = cli("--face", PORTRAIT, "--audio", speech_3s, "--out", out, "--detector", "haar", tmpdir=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert_valid_mp4(out, 300, 446, 25, 3.0)
+    assert_valid_mp4(out, 3.0, (300, 446), 25)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("lipsync-")]
 
 
@@ -40,7 +40,7 @@ def test_cli_with_s3fd_detector_from_the_checkpoint_folder(tmp_path, speech_3s):
     out = tmp_path / "out.mp4"
     done = cli("--face", PORTRAIT, "--audio", speech_3s, "--out", out)
     assert done.returncode == 0, done.stderr
-    assert_valid_mp4(out, 300, 446, 25, 3.0)
+    assert_valid_mp4(out, 3.0, (300, 446), 25)
 
 
 def test_pixels_far_from_the_face_are_unchanged(tmp_path, speech_3s):
@@ -72,14 +72,14 @@ def test_video_face_trimmed_to_shorter_speech(tmp_path):
     out = tmp_path / "out.mp4"
     done = cli("--face", TALKING_HEAD, "--audio", speech, "--out", out, "--detector", "haar", "--max-height", 1216)
     assert done.returncode == 0, done.stderr
-    assert_valid_mp4(out, 704, 1216, 25, 4.0)
+    assert_valid_mp4(out, 4.0, (704, 1216), 25)
 
 
 def test_video_face_looped_back_and_forth_for_longer_speech(tmp_path):
     speech = cut_speech(tmp_path / "s.mp3", 12.0, extra=["-c:a", "libmp3lame"])
     out = tmp_path / "out.mp4"
     result = generate(TALKING_HEAD, out, audio_path=speech, config=HAAR.replace(max_height=608))
-    assert_valid_mp4(out, 352, 608, 25, 12.0)
+    assert_valid_mp4(out, 12.0, (352, 608), 25)
     assert result.frames == 300
     source = read_frames(TALKING_HEAD)
     n_src = len(source)
