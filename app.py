@@ -146,14 +146,14 @@ def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow:
         progress(0.0, desc=STAGE_LABELS["speech"])
         result = _lip_sync(face, audio, text, lang, slow, config, out_dir / f"{Path(face).stem}-lipsync.mp4",
                            progress)
-    except LipSyncError as exc:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        raise gr.Error(str(exc), duration=None, print_exception=False) from None
     except Exception as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
-        log.exception("generation failed")
-        raise gr.Error(f"Something went wrong on our side ({type(exc).__name__}); please try again.",
-                       duration=None, print_exception=False) from None
+        if isinstance(exc, LipSyncError):
+            message = str(exc)
+        else:
+            log.exception("generation failed")
+            message = f"Something went wrong on our side ({type(exc).__name__}); please try again."
+        raise gr.Error(message, duration=None, print_exception=False) from None
     return str(result.path), _status(result)
 
 

@@ -15,7 +15,6 @@ from .errors import AudioError, MediaToolError
 
 SAMPLE_RATE = 16_000
 DECODE_TIMEOUT = 120.0  # seconds to decode at most max_seconds (+1) of speech
-IMAGE_CODECS = frozenset({"png", "mjpeg", "jpegls", "bmp", "webp", "tiff", "gif", "jpeg2000", "ppm", "pgm"})
 N_FFT = 800
 HOP_LENGTH = 200
 WIN_LENGTH = 800
@@ -54,7 +53,7 @@ def load_speech(path: str | Path, work_dir: Path, max_seconds: float) -> Speech:
     if info is None:
         raise AudioError(f"'{name}' is not a readable audio file.")
     if not info.has_audio:
-        if info.video is not None and info.video.codec in IMAGE_CODECS:
+        if info.video is not None and info.video.codec in media.IMAGE_CODECS:
             raise AudioError(f"'{name}' is an image; the speech must be a sound recording (or a video with sound).")
         kind = "video file" if info.video is not None else "file"
         raise AudioError(f"'{name}' is a {kind} with no audio track.")

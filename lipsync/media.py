@@ -18,6 +18,8 @@ from .errors import MediaToolError
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
 PROBE_TIMEOUT = 60.0
+# ffprobe codec names of still-image formats (ffprobe reports a picture as a one-frame "video" stream).
+IMAGE_CODECS = frozenset({"png", "mjpeg", "jpegls", "bmp", "webp", "tiff", "gif", "jpeg2000", "ppm", "pgm"})
 
 
 def tool_path(path: str | os.PathLike) -> str:

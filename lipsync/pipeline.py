@@ -124,7 +124,7 @@ def estimate_frames(face_path: str | os.PathLike, *, audio_path: str | os.PathLi
     """About how many frames a request will generate, from the headers alone (for sizing a GPU time slot)."""
     fps = config.still_fps
     info = media.probe(face_path, "face video")
-    if info is not None and info.video is not None and info.video.fps and info.video.codec not in audio.IMAGE_CODECS:
+    if info is not None and info.video is not None and info.video.fps and info.video.codec not in media.IMAGE_CODECS:
         fps = float(info.video.fps)
     if audio_path is not None:
         speech = media.probe(audio_path, "audio")
@@ -146,10 +146,9 @@ def find_faces(face_path: str | os.PathLike, config: LipSyncConfig = LipSyncConf
         frames.close()
         if frame is None:
             raise FaceError(f"'{source.path.name}' has no frames.")
-    if config.box is not None:
-        return frame, [face.fixed_box(config, source.width, source.height)]
-    detector = face.get_detector(config, "cpu")
-    return frame, face.order_faces(face.detect_frames(detector, [frame], 1.0, None, config.align_roll)[0])
+    detector = face.get_detector(config, "cpu") if config.box is None else None
+    # Through the detection cache: the generation that follows the preview finds these detections there.
+    return frame, face.order_faces(_detections(source, 1, detector, config, None)[0])
 
 
 def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig) -> Path:
@@ -165,11 +164,10 @@ def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig)
     return path
 
 
-def _plan(source: video.FaceInput, n_out: int, detector, config: LipSyncConfig,
-          progress: ProgressFn | None) -> list[list[face.FaceBox]]:
-    """Boxes to sync per source frame. Only the frames the speech needs are decoded: the plan is shorter than
-    n_out only when the whole video is, and then its length is the video's frame count."""
-    fps = float(source.fps)
+def _detections(source: video.FaceInput, needed: int, detector, config: LipSyncConfig,
+                progress: ProgressFn | None) -> list[list[face.FaceBox]]:
+    """Faces in the first `needed` frames of the input (all of them, if it has fewer), from the cache when the
+    same bytes were seen with the same settings."""
     scale = face.detection_scale(source.width, source.height, source.is_still)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
     key = (checkpoints.hash_file(source.path), source.width, source.height, str(source.fps), config.detector,
@@ -191,13 +189,22 @@ def _plan(source: video.FaceInput, n_out: int, detector, config: LipSyncConfig,
         # One frame past the need tells whether the video ended first.
         return found[:needed], len(found) <= needed
 
-    _report(progress, "detect", 0.0)
-    found = face.detect_input(key, n_out, detect)
+    found = face.detect_input(key, needed, detect)
     if not found:
         raise FaceError(f"'{source.path.name}' has no frames.")
+    return found
+
+
+def _plan(source: video.FaceInput, n_out: int, detector, config: LipSyncConfig,
+          progress: ProgressFn | None) -> list[list[face.FaceBox]]:
+    """Boxes to sync per source frame. Only the frames the speech needs are decoded: the plan is shorter than
+    n_out only when the whole video is, and then its length is the video's frame count."""
+    _report(progress, "detect", 0.0)
+    found = _detections(source, n_out, detector, config, progress)
     _report(progress, "detect", 1.0)
     if config.box is not None:
         return found
+    fps = float(source.fps)
 
     def where(n: int) -> str:
         return "the image" if source.is_still else f"any of the {n} frames (0–{n / fps:.1f} s)"

@@ -7,7 +7,7 @@ import shutil
 import cv2
 
 from conftest import PORTRAIT, TALKING_HEAD, cut_speech
-from lipsync import LipSyncConfig, face, generate, video
+from lipsync import LipSyncConfig, face, generate, pipeline, video
 
 
 def test_same_bytes_are_not_detected_again(tmp_path):
@@ -54,3 +54,14 @@ def test_video_search_on_every_second_frame_interpolates_the_frames_between():
         assert len(boxes) == len(reference) == 1, index
         width = reference[0].w  # the cascade's own sizes step by 10% from frame to frame
         assert abs(boxes[0].cx - reference[0].cx) <= 0.05 * width and abs(boxes[0].w - width) <= 0.15 * width
+
+
+def test_the_face_preview_fills_the_cache_for_the_generation(tmp_path):
+    config = LipSyncConfig(detector="haar", pads=(0, 14, 0, 0))
+    fresh = tmp_path / "preview.png"
+    cv2.imwrite(str(fresh), cv2.imread(str(PORTRAIT)), [cv2.IMWRITE_PNG_COMPRESSION, 2])
+    start = face.STATS.passes
+    _, boxes = pipeline.find_faces(fresh, config)
+    assert len(boxes) == 1 and face.STATS.passes == start + 1
+    generate(fresh, tmp_path / "out.mp4", audio_path=cut_speech(tmp_path / "s.wav", 1.0), config=config)
+    assert face.STATS.passes == start + 1  # the app's preview and the generation after it: one detection
