@@ -31,7 +31,7 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"
 DEFAULTS = LipSyncConfig()
 STAGE_LABELS = {"speech": "Preparing the speech", "detect": "Finding the face", "generate": "Moving the lips",
                 "encode": "Writing the video"}
-OUTPUT_HEIGHTS = [("Keep (up to 1080 p)", 1080), ("720 p", 720), ("480 p", 480), ("360 p", 360)]
+OUTPUT_SIZES = [("Keep (up to 1080p)", 1080), ("720p", 720), ("480p", 480), ("360p", 360)]
 # ZeroGPU slot: start-up and detection, plus generation at a conservative rate; the slot is capped by the Space.
 GPU_BASE_SECONDS = 20
 GPU_FRAMES_PER_SECOND = 40
@@ -109,16 +109,16 @@ def _numbers(text: str, what: str) -> tuple[int, int, int, int] | None:
     return values
 
 
-def _config(checkpoint: str, detector: str, pads: str, smoothing: str, face_index, max_height, blend: str,
+def _config(checkpoint: str, detector: str, pads: str, smoothing: str, face_index, output_size, blend: str,
             color_match: bool, keep_silence: bool, align_roll: bool, box: str) -> LipSyncConfig:
     try:
         face_index = int(face_index)
-        max_height = int(max_height)
+        output_size = int(output_size)
     except (TypeError, ValueError):
         raise OptionError(f"The face number and output height must be whole numbers, not '{face_index}' and "
-                          f"'{max_height}'.") from None
+                          f"'{output_size}'.") from None
     return DEFAULTS.replace(checkpoint=checkpoint, detector=detector, pads=_numbers(pads, "Pads") or (0, 0, 0, 0),
-                            smoothing=smoothing, face_index=face_index, max_height=max_height, blend=blend,
+                            smoothing=smoothing, face_index=face_index, output_size=output_size, blend=blend,
                             color_match=bool(color_match), keep_silence=bool(keep_silence),
                             align_roll=bool(align_roll), box=_numbers(box, "The face box"))
 
@@ -158,21 +158,21 @@ def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow:
 
 
 def generate_from_text(face, text, lang="en", slow=False, checkpoint=DEFAULTS.checkpoint, detector=DEFAULTS.detector,
-                       pads="0 10 0 0", smoothing=DEFAULTS.smoothing, face_index=0, max_height=DEFAULTS.max_height,
+                       pads="0 10 0 0", smoothing=DEFAULTS.smoothing, face_index=0, output_size=DEFAULTS.output_size,
                        blend=DEFAULTS.blend, color_match=DEFAULTS.color_match, keep_silence=DEFAULTS.keep_silence,
                        align_roll=DEFAULTS.align_roll, box="", progress=gr.Progress()):
-    options = (checkpoint, detector, pads, smoothing, face_index, max_height, blend, color_match, keep_silence,
+    options = (checkpoint, detector, pads, smoothing, face_index, output_size, blend, color_match, keep_silence,
                align_roll, box)
     return _run(face, None, text or "", lang, slow, options, progress)
 
 
 def generate_from_audio(face, audio, checkpoint=DEFAULTS.checkpoint, detector=DEFAULTS.detector, pads="0 10 0 0",
-                        smoothing=DEFAULTS.smoothing, face_index=0, max_height=DEFAULTS.max_height,
+                        smoothing=DEFAULTS.smoothing, face_index=0, output_size=DEFAULTS.output_size,
                         blend=DEFAULTS.blend, color_match=DEFAULTS.color_match, keep_silence=DEFAULTS.keep_silence,
                         align_roll=DEFAULTS.align_roll, box="", progress=gr.Progress()):
     if not audio:
         raise gr.Error("Add the speech first: upload a recording or record one with the microphone.")
-    options = (checkpoint, detector, pads, smoothing, face_index, max_height, blend, color_match, keep_silence,
+    options = (checkpoint, detector, pads, smoothing, face_index, output_size, blend, color_match, keep_silence,
                align_roll, box)
     return _run(face, audio, None, "en", False, options, progress)
 
@@ -246,7 +246,7 @@ def build_app() -> gr.Blocks:
                     with gr.Row():
                         face_index = gr.Dropdown(_face_choices(1), value=0, label="Which face",
                                                  allow_custom_value=True, info="numbered in the preview")
-                        max_height = gr.Dropdown(OUTPUT_HEIGHTS, value=DEFAULTS.max_height, label="Output size",
+                        output_size = gr.Dropdown(OUTPUT_SIZES, value=DEFAULTS.output_size, label="Output size",
                                                  allow_custom_value=True)
                     with gr.Row():
                         pads = gr.Textbox("0 10 0 0", label="Pads: top bottom left right (pixels)")
@@ -262,7 +262,7 @@ def build_app() -> gr.Blocks:
                 result = gr.Video(label="Result", format=None, interactive=False, height=480, elem_id="result")
                 status = gr.Markdown(elem_id="status")
 
-        options = [checkpoint, detector, pads, smoothing, face_index, max_height, blend, color_match, keep_silence,
+        options = [checkpoint, detector, pads, smoothing, face_index, output_size, blend, color_match, keep_silence,
                    align_roll, box]
         text_button.click(generate_from_text, [face, text, lang, slow, *options], [result, status],
                           api_name="generate_from_text", show_progress_on=[result])

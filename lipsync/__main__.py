@@ -7,8 +7,17 @@ import sys
 
 from huggingface_hub.utils import logging as hf_logging
 
-from .config import ALL_FACES, BLENDS, CHECKPOINT_NAMES, DETECTORS, DEVICES, SMOOTHING, LipSyncConfig
+from .config import (ALL_FACES, BLENDS, CHECKPOINT_NAMES, DETECTORS, DEVICES, ENHANCERS, PRECISIONS, SMOOTHING,
+                     LipSyncConfig)
 from .errors import LipSyncError
+
+
+def _short_side(text: str) -> int:
+    """'1080p', '1080' -> 1080."""
+    try:
+        return int(text.lower().removesuffix("p"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 1080p or 720p, not {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-keep-silence", dest="keep_silence", action="store_false",
                         help="animate the mouth during silences too")
     parser.add_argument("--no-align", dest="align_roll", action="store_false", help="do not straighten tilted heads")
-    parser.add_argument("--max-height", type=int, default=defaults.max_height)
+    parser.add_argument("--output-size", type=_short_side, default=defaults.output_size, metavar="SIZE",
+                        help="short side of the output at most, e.g. 1080p or 720p; smaller inputs keep their size "
+                             f"(default: {defaults.output_size}p)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                        help="auto: bf16 on a CPU with native bf16, fp16 on CUDA, else fp32")
+    parser.add_argument("--enhance", choices=ENHANCERS, default=defaults.enhance,
+                        help="restore the generated face with GFPGAN (auto: on CUDA only; slow on a CPU)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--device", choices=DEVICES, default=defaults.device)
     return parser
@@ -79,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint=args.checkpoint, checkpoint_dir=args.checkpoint_dir, detector=args.detector,
             box=tuple(args.box) if args.box else None, pads=tuple(args.pads), smoothing=args.smoothing,
             face_index=args.face_index, blend=args.blend, color_match=args.color_match,
-            keep_silence=args.keep_silence, align_roll=args.align_roll, max_height=args.max_height,
+            keep_silence=args.keep_silence, align_roll=args.align_roll, output_size=args.output_size, precision=args.precision, enhance=args.enhance,
             batch_size=args.batch_size, device=args.device)
         result = generate(args.face, args.out, audio_path=args.audio, text=args.text, lang=args.lang,
                           slow=args.slow, config=config, progress=bar)

@@ -12,6 +12,11 @@ DETECTORS = ("s3fd", "haar")
 SMOOTHING = ("one_euro", "mean", "none")
 BLENDS = ("feather", "hard")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# auto: gfpgan on CUDA, none on the CPU (where it costs far more than the mouth itself).
+ENHANCERS = ("auto", "none", "gfpgan")
+# Output size limits as people name them: the short side in pixels.
+OUTPUT_SIZES = (2160, 1440, 1080, 720, 480, 360)
 ALL_FACES = -1
 
 
@@ -32,11 +37,14 @@ class LipSyncConfig:
     color_match: bool = True
     keep_silence: bool = True
     align_roll: bool = True
-    # Frames taller than this are scaled down (also the output size).
-    max_height: int = 1080
+    # The short side of the output at most ("1080p"): inputs within it keep their own size, larger ones are scaled.
+    output_size: int = 1080
     still_fps: float = 25.0
     batch_size: int = 0  # 0: chosen for the device
     device: str = "auto"
+    # auto: bf16 on a CPU with native bf16, fp16 autocast on CUDA, else fp32.
+    precision: str = "auto"
+    enhance: str = "auto"
     # Limits for public use.
     max_audio_seconds: float = 120.0
     max_text_chars: int = 2000
@@ -50,6 +58,8 @@ class LipSyncConfig:
         _one_of("smoothing", self.smoothing, SMOOTHING)
         _one_of("blend", self.blend, BLENDS)
         _one_of("device", self.device, DEVICES)
+        _one_of("precision", self.precision, PRECISIONS)
+        _one_of("enhance", self.enhance, ENHANCERS)
         if self.box is not None:
             top, bottom, left, right = self.box
             if not (0 <= top < bottom and 0 <= left < right):
@@ -58,8 +68,8 @@ class LipSyncConfig:
             raise OptionError("pads must be four numbers: TOP BOTTOM LEFT RIGHT")
         if self.face_index < ALL_FACES:
             raise OptionError("face_index must be 0 or more, or -1 for all faces")
-        if self.max_height < 96 or self.still_fps <= 0 or self.batch_size < 0:
-            raise OptionError("max_height must be at least 96, still_fps positive and batch_size not negative")
+        if self.output_size < 96 or self.still_fps <= 0 or self.batch_size < 0:
+            raise OptionError("output_size must be at least 96, still_fps positive and batch_size not negative")
 
     def replace(self, **changes) -> "LipSyncConfig":
         return dataclasses.replace(self, **changes)

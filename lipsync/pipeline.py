@@ -99,7 +99,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
             audio_path = spoken.path
         speech = audio.load_speech(audio_path, work, config.max_audio_seconds)
         _report(progress, "speech", 1.0)
-        source = video.open_face(face_path, config.max_height, config.max_image_pixels, config.still_fps)
+        source = video.open_face(face_path, config.output_size, config.max_image_pixels, config.still_fps)
         fps = float(source.fps)
         n_out = audio.frame_count(speech.duration, fps)
         plan = _plan(source, n_out, detector, config, progress)
@@ -138,7 +138,7 @@ def find_faces(face_path: str | os.PathLike, config: LipSyncConfig = LipSyncConf
                ) -> tuple[np.ndarray, list[face.FaceBox]]:
     """The first frame (BGR) of a face image or video and the faces in it, in face_index order."""
     face_path = _existing(face_path, "face image or video", FaceError, config)
-    source = video.open_face(face_path, config.max_height, config.max_image_pixels, config.still_fps)
+    source = video.open_face(face_path, config.output_size, config.max_image_pixels, config.still_fps)
     frame = source.still
     if frame is None:
         frames = video.iter_video_frames(source, source.width, source.height, config.subprocess_timeout)

@@ -29,7 +29,7 @@ ENCODER_ARGS = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fm
 class FaceInput:
     """A still image (decoded once) or a video (decoded as a stream, as often as needed)."""
     path: Path
-    width: int  # output size: even, at most max_height tall
+    width: int  # output size: even, the short side at most output_size
     height: int
     fps: Fraction
     still: np.ndarray | None  # BGR frame of a still image
@@ -39,20 +39,23 @@ class FaceInput:
         return self.still is not None
 
 
-def _even_size(width: int, height: int, max_height: int) -> tuple[int, int]:
-    if height > max_height:
-        width, height = round(width * max_height / height), max_height
+def output_dimensions(width: int, height: int, output_size: int) -> tuple[int, int]:
+    """The size a frame comes back at: its own, or scaled so its short side is output_size; then made even by
+    dropping an odd last row or column."""
+    short = min(width, height)
+    if short > output_size:
+        width, height = round(width * output_size / short), round(height * output_size / short)
     return max(2, width - width % 2), max(2, height - height % 2)
 
 
-def open_face(path: str | Path, max_height: int, max_pixels: int, still_fps: float) -> FaceInput:
+def open_face(path: str | Path, output_size: int, max_pixels: int, still_fps: float) -> FaceInput:
     """Tell a still from a video by its content (not its name) and check it before decoding it in full."""
     path = Path(path)
     still = _read_still(path, max_pixels)
     if still is not None:
         height, width = still.shape[:2]
-        out_w, out_h = _even_size(width, height, max_height)
-        if height > max_height:
+        out_w, out_h = output_dimensions(width, height, output_size)
+        if min(width, height) > output_size:
             still = cv2.resize(still, (out_w, out_h), interpolation=cv2.INTER_AREA)
         still = still[:out_h, :out_w]  # an odd last row or column is dropped, not resampled
         return FaceInput(path, out_w, out_h, Fraction(still_fps).limit_denominator(1001), np.ascontiguousarray(still))
@@ -63,7 +66,7 @@ def open_face(path: str | Path, max_height: int, max_pixels: int, still_fps: flo
         raise FaceError(f"'{path.name}' is neither an image nor a video that can be read.")
     if info.video.width * info.video.height > max_pixels:
         raise FaceError(f"'{path.name}' is {info.video.width}×{info.video.height}; the limit is {max_pixels:,} pixels.")
-    out_w, out_h = _even_size(info.video.width, info.video.height, max_height)
+    out_w, out_h = output_dimensions(info.video.width, info.video.height, output_size)
     return FaceInput(path, out_w, out_h, info.video.fps, None)
 
 

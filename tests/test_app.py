@@ -67,7 +67,7 @@ def test_only_the_first_inputs_are_needed(client, tmp_path):
 
 def test_options_reach_the_pipeline(client, tmp_path):
     speech = handle_file(cut_speech(tmp_path / "s.wav", 1.0))
-    video, _ = client.predict(handle_file(TALKING_HEAD), speech, max_height=480, **HAAR,
+    video, _ = client.predict(handle_file(TALKING_HEAD), speech, output_size=278, **HAAR,
                               api_name="/generate_from_audio")
     assert_valid_mp4(Path(video), 1.0, (278, 480), 25)  # 704×1216 scaled to 480 high, rounded to even
     video, _ = client.predict(handle_file(PORTRAIT), speech, box="150 300 60 240", blend="hard",

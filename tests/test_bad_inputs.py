@@ -370,7 +370,7 @@ def test_rotated_phone_video_comes_out_upright(tmp_path, speech):
     assert mean_diff(first[:120], cv2.rotate(upright, cv2.ROTATE_180)[:120]) > 20
 
 
-def test_4k_video_is_scaled_to_max_height(tmp_path, speech):
+def test_4k_video_is_scaled_to_1080p(tmp_path, speech):
     clip = portrait_video(tmp_path / "uhd.mp4", 0.4,
                           vf="scale=-2:2160,pad=3840:2160:(ow-iw)/2:0:color=0x404040")
     assert probe(clip)["video"]["height"] == 2160

@@ -10,7 +10,7 @@ import cv2
 from conftest import PORTRAIT, TALKING_HEAD, cut_speech, probe
 from lipsync import LipSyncConfig, generate
 
-CONFIG = LipSyncConfig(detector="haar", max_height=608)
+CONFIG = LipSyncConfig(detector="haar", output_size=352)
 
 
 def digest(path: Path) -> str:

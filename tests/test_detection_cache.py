@@ -28,7 +28,7 @@ def test_same_bytes_are_not_detected_again(tmp_path):
 
 
 def test_video_detection_reuses_a_longer_earlier_pass(tmp_path):
-    config = LipSyncConfig(detector="haar", max_height=480)
+    config = LipSyncConfig(detector="haar", output_size=278)
     start = face.STATS.passes
     generate(TALKING_HEAD, tmp_path / "1.mp4", audio_path=cut_speech(tmp_path / "a.wav", 2.0), config=config)
     generate(TALKING_HEAD, tmp_path / "2.mp4", audio_path=cut_speech(tmp_path / "b.wav", 1.0), config=config)

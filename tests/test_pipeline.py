@@ -78,7 +78,7 @@ def test_video_face_trimmed_to_shorter_speech(tmp_path):
 def test_video_face_looped_back_and_forth_for_longer_speech(tmp_path):
     speech = cut_speech(tmp_path / "s.mp3", 12.0, extra=["-c:a", "libmp3lame"])
     out = tmp_path / "out.mp4"
-    result = generate(TALKING_HEAD, out, audio_path=speech, config=HAAR.replace(max_height=608))
+    result = generate(TALKING_HEAD, out, audio_path=speech, config=HAAR.replace(output_size=352))
     assert_valid_mp4(out, 12.0, (352, 608), 25)
     assert result.frames == 300
     source = read_frames(TALKING_HEAD)
@@ -174,7 +174,7 @@ def test_find_faces_numbers_them_as_face_index_counts(tmp_path):
 
 
 def test_find_faces_reads_the_first_frame_of_a_video():
-    frame, boxes = pipeline.find_faces(TALKING_HEAD, HAAR.replace(max_height=608))
+    frame, boxes = pipeline.find_faces(TALKING_HEAD, HAAR.replace(output_size=352))
     assert frame.shape == (608, 352, 3) and len(boxes) == 1
 
 

@@ -78,9 +78,9 @@ def plan_still(image: np.ndarray, config: LipSyncConfig) -> list[face.FaceBox]:
     return face.plan_faces(found, config, 25.0, image.shape[1], image.shape[0], str)[0]
 
 
-def detect_video(path: Path, max_height: int, align_roll: bool = True):
+def detect_video(path: Path, output_size: int, align_roll: bool = True):
     """Raw detections of every frame (generate() searches every VIDEO_DETECT_STRIDE-th), and the opened input."""
-    source = video.open_face(path, max_height, 40_000_000, 25.0)
+    source = video.open_face(path, output_size, 40_000_000, 25.0)
     scale = face.detection_scale(source.width, source.height, False)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
     frames = video.iter_video_frames(source, *small, 120)
@@ -182,8 +182,8 @@ def test_feathered_blend_halves_the_seam_on_the_portrait(tmp_path, speech_1s):
 
 
 def test_feathered_blend_halves_the_seam_on_the_video(tmp_path, speech_1s):
-    config = SYNC_ALL.replace(max_height=608)
-    found, source = detect_video(TALKING_HEAD, config.max_height)
+    config = SYNC_ALL.replace(output_size=352)
+    found, source = detect_video(TALKING_HEAD, config.output_size)
     plan = face.plan_faces(found, config, float(source.fps), source.width, source.height, str)
     inputs = list(itertools.islice(video.iter_video_frames(source, source.width, source.height, 120), 30))
     hard, feather = seam_ratio("video", TALKING_HEAD, config, speech_1s, tmp_path, inputs, plan)
