@@ -24,7 +24,8 @@ from . import checkpoints, face
 from .config import LipSyncConfig
 from .media import FFMPEG, run_tool
 from .model import Wav2Lip
-from .pipeline import batch_size, generate, resolve_device
+from .inference import batch_size, resolve_device
+from .pipeline import generate
 
 DEFAULT_MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 VIDEO_FACE_BOX = (250, 520, 190, 440)  # the talking head's face (top, bottom, left, right), for the no-detection case

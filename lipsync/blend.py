@@ -30,8 +30,9 @@ def crop_mask(blend: str) -> np.ndarray:
 
 
 def crop_face(frame: np.ndarray, box: FaceBox) -> np.ndarray:
-    """The upright 96×96 crop that the model sees."""
-    return cv2.warpAffine(frame, box.crop_matrix(FACE_SIZE), (FACE_SIZE, FACE_SIZE), flags=cv2.INTER_AREA,
+    """The upright 96×96 crop that the model sees: for an upright box, what the released models were trained on
+    (the box's pixels resized bilinearly, cv2.resize's default)."""
+    return cv2.warpAffine(frame, box.crop_matrix(FACE_SIZE), (FACE_SIZE, FACE_SIZE), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
 
 

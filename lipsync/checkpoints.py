@@ -212,19 +212,20 @@ def _build_generator(path: Path) -> Wav2Lip:
     return model.eval().fold_batchnorm().to(memory_format=torch.channels_last)
 
 
-def load_generator(name: str, device: str = "cpu", local_dir: str | os.PathLike | None = None) -> Wav2Lip:
-    """The generator with BatchNorm folded, loaded once per process; a device copy is made once per device."""
+def load_generator(name: str, device: str = "cpu", local_dir: str | os.PathLike | None = None,
+                   dtype: torch.dtype = torch.float32) -> Wav2Lip:
+    """The generator with BatchNorm folded, loaded once per process; a copy per device and dtype is made once."""
     path = resolve(name, local_dir)
     with _lock:
         cpu_key = (name, str(path))
         if cpu_key not in _cpu_models:
             _cpu_models[cpu_key] = _build_generator(path)
-        if device == "cpu":
+        if device == "cpu" and dtype == torch.float32:
             return _cpu_models[cpu_key]
-        device_key = (name, str(path), device)
-        if device_key not in _device_models:
-            _device_models[device_key] = copy.deepcopy(_cpu_models[cpu_key]).to(device)
-        return _device_models[device_key]
+        copy_key = (name, str(path), device, dtype)
+        if copy_key not in _device_models:
+            _device_models[copy_key] = copy.deepcopy(_cpu_models[cpu_key]).to(device, dtype)
+        return _device_models[copy_key]
 
 
 def s3fd_path(local_dir: str | os.PathLike | None = None) -> Path:

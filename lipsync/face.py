@@ -50,10 +50,12 @@ class FaceBox:
     eyes: bool = False
 
     def crop_matrix(self, size: int) -> np.ndarray:
-        """2×3 affine map from frame pixels to the upright size×size crop of this box."""
+        """2×3 affine map from frame pixels to the upright size×size crop of this box, on the sampling grid of
+        cv2.resize (pixel centres at +0.5), the grid the released models' training crops were made on."""
         rotate = np.vstack([cv2.getRotationMatrix2D((self.cx, self.cy), self.angle, 1.0), [0, 0, 1]])
-        to_crop = np.array([[size / self.w, 0, -(self.cx - self.w / 2) * size / self.w],
-                            [0, size / self.h, -(self.cy - self.h / 2) * size / self.h],
+        scale_x, scale_y = size / self.w, size / self.h
+        to_crop = np.array([[scale_x, 0, (0.5 - (self.cx - self.w / 2)) * scale_x - 0.5],
+                            [0, scale_y, (0.5 - (self.cy - self.h / 2)) * scale_y - 0.5],
                             [0, 0, 1]])
         return (to_crop @ rotate)[:2]
 
