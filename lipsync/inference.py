@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -9,6 +11,14 @@ from . import checkpoints
 from .config import LipSyncConfig
 from .errors import OptionError
 from .model import FACE_SIZE, Wav2Lip
+
+def _one_thread_after_fork() -> None:
+    """GNU OpenMP's thread pool does not survive fork(): a forked child (ZeroGPU's GPU worker is one) whose parent
+    has run torch on several threads hangs at its first parallel op, so children run torch on one thread."""
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_one_thread_after_fork)
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_BATCH = 16
