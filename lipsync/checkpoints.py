@@ -272,9 +272,10 @@ def write_random_checkpoints(folder: str | os.PathLike, seed: int = 0) -> Path:
 
 
 def write_random_restorer(folder: str | os.PathLike, seed: int = 0) -> Path:
-    """A random-weight GFPGAN v1.4 checkpoint in the released format (~345 MB): same compute, a blurred face out.
-    The noise strengths are made non-zero so that the stored noise buffers take part."""
-    from .restore import GFPGAN, StyleConv
+    """A random-weight GFPGAN v1.4 checkpoint in the released format (~345 MB): same compute, a smeared face out.
+    The noise strengths are made non-zero so that the stored noise buffers take part, and the RGB projections
+    small so that the summed image stays mostly inside [-1, 1] instead of clipping."""
+    from .restore import GFPGAN, StyleConv, ToRGB
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -284,5 +285,7 @@ def write_random_restorer(folder: str | os.PathLike, seed: int = 0) -> Path:
         for module in model.modules():
             if isinstance(module, StyleConv):
                 module.weight.fill_(0.1)
+            elif isinstance(module, ToRGB):
+                module.modulated_conv.weight.mul_(0.2)
     torch.save({"params_ema": model.state_dict()}, folder / REGISTRY[RESTORER].local_name)
     return folder / REGISTRY[RESTORER].local_name
