@@ -25,7 +25,7 @@ from .face import FaceBox
 
 RESTORE_SIZE = 512
 STYLE_DIM = 512
-RESTORE_BATCH = 8  # faces per forward pass: bounds the activations (about 0.3 GB per face in fp32)
+RESTORE_BATCH = 8  # faces per forward pass, which bounds the memory the activations take
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16)
 # Five points of the 512 FFHQ template: left eye, right eye, nose tip, left and right mouth corner.
 FFHQ_TEMPLATE = np.array([[192.98, 239.95], [318.90, 240.19], [256.63, 314.02], [201.26, 371.41], [313.09, 371.15]],
@@ -234,8 +234,8 @@ class GFPGAN(nn.Module):
 
 def check_dtype(dtype: torch.dtype) -> None:
     if dtype not in SUPPORTED_DTYPES:
-        raise OptionError(f"GFPGAN runs in bf16 or fp32, not {str(dtype).removeprefix('torch.')}: its StyleGAN "
-                          f"decoder overflows in fp16. Choose precision bf16 or fp32 for the enhance stage.")
+        raise OptionError(f"GFPGAN runs in bf16 or fp32, not {str(dtype).removeprefix('torch.')} (its StyleGAN "
+                          f"decoder is not reliable in fp16). Choose precision bf16 or fp32 for the enhance stage.")
 
 
 def load_restorer(device: str, local_dir: str | os.PathLike | None = None,

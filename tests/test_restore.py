@@ -11,13 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import MEDIA, PORTRAIT
+from conftest import PORTRAIT, ROOT
 from lipsync import blend, checkpoints, restore
 from lipsync.errors import CheckpointError, OptionError
 from lipsync.face import FaceBox, HaarDetector
 from lipsync.model import FACE_SIZE
 
-LISTING = MEDIA.parent / "reference" / "gfpgan_v1.4_state_dict.txt"
+LISTING = ROOT.parent / "shared" / "reference" / "gfpgan_v1.4_state_dict.txt"
 HAAR_EYE = Path(cv2.data.haarcascades) / "haarcascade_eye.xml"
 
 
