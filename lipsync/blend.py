@@ -79,6 +79,13 @@ def _shifted(box: FaceBox, x: int, y: int) -> FaceBox:
     return FaceBox(box.cx - x, box.cy - y, box.w, box.h, box.angle, box.eyes)
 
 
+def shifted_matrix(matrix: np.ndarray, x: int, y: int) -> np.ndarray:
+    """A 2×3 map from frame pixels, for an image cut out of the frame at (x, y)."""
+    shifted = matrix.astype(np.float64).copy()
+    shifted[:, 2] += shifted[:, :2] @ np.array([x, y], np.float64)
+    return shifted
+
+
 def crop_face_i420(frame: np.ndarray, box: FaceBox) -> np.ndarray:
     """crop_face for an I420 frame: only the pixels around the face are turned into BGR."""
     height, width = frame.shape[0] * 2 // 3, frame.shape[1]
@@ -93,19 +100,44 @@ def paste(frame: np.ndarray, box: FaceBox, generated: np.ndarray, original_crop:
     """Blend a generated 96×96 BGR crop (float, 0..255) into an I420 frame in place, `strength` in [0, 1].
     The blend is done on the Y, U and V planes, so pixels outside the mask keep their decoded values exactly."""
     height, width = frame.shape[0] * 2 // 3, frame.shape[1]
-    x1, y1, x2, y2 = _even_bounds(box, width, height)
+    x1, y1, x2, y2 = bounds = _even_bounds(box, width, height)
     if x2 <= x1 or y2 <= y1 or strength <= 0:
         return
-    mask = crop_mask(blend)
     if colour_match and blend != "hard":
-        generated = match_colour(generated, original_crop, mask)
+        generated = match_colour(generated, original_crop, crop_mask(blend))
     # Map region pixels to crop pixels: the crop matrix of the box moved to the region's origin.
     matrix = _shifted(box, x1, y1).crop_matrix(FACE_SIZE)
-    size = (x2 - x1, y2 - y1)
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    face = cv2.warpAffine(generated.astype(np.float32), matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(mask, matrix, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0) * strength
-    chroma_alpha = cv2.resize(alpha, (size[0] // 2, size[1] // 2), interpolation=cv2.INTER_AREA)
+    face = cv2.warpAffine(generated.astype(np.float32), matrix, (x2 - x1, y2 - y1),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    _blend_region(frame, bounds, face, _mask_alpha(box, bounds, blend, strength))
+
+
+def paste_restored(frame: np.ndarray, box: FaceBox, restored: np.ndarray, matrix: np.ndarray, blend: str,
+                   strength: float) -> None:
+    """Blend a restored 512×512 BGR face (float, 0..255), aligned with `matrix` (frame -> face), into an I420
+    frame in place, only through the mouth's own lower-face mask, so it changes exactly what the mouth changed."""
+    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
+    x1, y1, x2, y2 = bounds = _even_bounds(box, width, height)
+    if x2 <= x1 or y2 <= y1 or strength <= 0:
+        return
+    face = cv2.warpAffine(restored.astype(np.float32), shifted_matrix(matrix, x1, y1), (x2 - x1, y2 - y1),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    _blend_region(frame, bounds, face, _mask_alpha(box, bounds, blend, strength))
+
+
+def _mask_alpha(box: FaceBox, bounds: tuple[int, int, int, int], blend: str, strength: float) -> np.ndarray:
+    """The feathered mouth mask of the box, warped into the region's pixels and scaled by strength."""
+    x1, y1, x2, y2 = bounds
+    matrix = _shifted(box, x1, y1).crop_matrix(FACE_SIZE)
+    return cv2.warpAffine(crop_mask(blend), matrix, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0) * strength
+
+
+def _blend_region(frame: np.ndarray, bounds: tuple[int, int, int, int], face: np.ndarray, alpha: np.ndarray) -> None:
+    """Blend a BGR image (float, 0..255) of the region into an I420 frame in place with per-pixel alpha, on the Y, U
+    and V planes; where alpha is 0 the frame keeps its values exactly."""
+    x1, y1, x2, y2 = bounds
+    chroma_alpha = cv2.resize(alpha, ((x2 - x1) // 2, (y2 - y1) // 2), interpolation=cv2.INTER_AREA)
     new_planes = planes(to_i420(np.clip(face + 0.5, 0, 255).astype(np.uint8)))
     for plane, new, weight, step in zip(planes(frame), new_planes, (alpha, chroma_alpha, chroma_alpha), (1, 2, 2)):
         old = plane[y1 // step:y2 // step, x1 // step:x2 // step]

@@ -44,8 +44,12 @@ REGISTRY: dict[str, CheckpointSpec] = {
                        "b78b681b68ad9fe6c6fb1debc6ff43ad05834a8af8a62ffc4167b7b34ef63c37", 435_807_851),
         CheckpointSpec("s3fd", "camenduru/Wav2Lip", "face_detection/detection/sfd/s3fd.pth",
                        "619a31681264d3f7f7fc7a16a42cbbe8b23f31a256f75a366e5a1bcd59b33543", 89_843_225),
+        # The GitHub release asset of GFPGAN v1.3.0, as mirrored on the Hub (same sha256 in several mirrors).
+        CheckpointSpec("gfpgan_v1.4", "th2w33knd/GFPGANv1.4", "GFPGANv1.4.pth",
+                       "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad", 348_632_874),
     )
 }
+RESTORER = "gfpgan_v1.4"
 
 _lock = threading.RLock()
 _verified: dict[str, str] = {}
@@ -204,6 +208,15 @@ def s3fd_state_dict(path: Path) -> dict:
     return raw
 
 
+def gfpgan_state_dict(path: Path) -> dict:
+    """The EMA weights of a GFPGAN checkpoint (the released files keep the ones to use under `params_ema`)."""
+    raw = _torch_load(path)
+    weights = raw.get("params_ema", raw.get("params")) if isinstance(raw, dict) else None
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{path.name} is not a GFPGAN checkpoint: it holds no params_ema or params weights.")
+    return weights
+
+
 def _build_generator(path: Path) -> Wav2Lip:
     model = Wav2Lip()
     weights = wav2lip_state_dict(path)
@@ -257,3 +270,23 @@ def write_random_checkpoints(folder: str | os.PathLike, seed: int = 0) -> Path:
                     "global_step": 0, "global_epoch": 0}, folder / f"{name}.pth")
     torch.save(s3fd().state_dict(), folder / "s3fd.pth")
     return folder
+
+
+def write_random_restorer(folder: str | os.PathLike, seed: int = 0) -> Path:
+    """A random-weight GFPGAN v1.4 checkpoint in the released format (~345 MB): same compute, a smeared face out.
+    The noise strengths are made non-zero so that the stored noise buffers take part, and the RGB projections
+    small so that the summed image stays mostly inside [-1, 1] instead of clipping."""
+    from .restore import GFPGAN, StyleConv, ToRGB
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = GFPGAN()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, StyleConv):
+                module.weight.fill_(0.1)
+            elif isinstance(module, ToRGB):
+                module.modulated_conv.weight.mul_(0.2)
+    torch.save({"params_ema": model.state_dict()}, folder / REGISTRY[RESTORER].local_name)
+    return folder / REGISTRY[RESTORER].local_name
