@@ -258,7 +258,8 @@ def _download(url: str, folder: Path, config: LipSyncConfig) -> Path:
                     raise LipSyncError(f"'{url}' is larger than {config.max_upload_bytes / 2**20:.0f} MB.")
                 out.write(chunk)
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
+        reason = (f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError)
+                  else getattr(exc, "reason", None) or exc)
         raise LipSyncError(f"'{url}' could not be downloaded: {reason}.") from exc
     return target
 
@@ -441,7 +442,7 @@ def _run_on_ray(jobs: list[Job], out_dir: Path, defaults: LipSyncConfig, address
         runtime_env = {"py_modules": [str(Path(__file__).parent)],
                        "env_vars": {key: value for key, value in os.environ.items()
                                     if key.startswith(FORWARDED_ENV_PREFIXES)}}
-        options = dict(runtime_env=runtime_env, logging_level=logging.WARNING, log_to_driver=False)
+        options = dict(runtime_env=runtime_env, logging_level=logging.ERROR, log_to_driver=False)
         try:
             if address == LOCAL_RAY:
                 ray.init(num_cpus=ray_cpus, include_dashboard=False, **options)
