@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import io
 import json
 import multiprocessing
 import os
@@ -20,7 +21,7 @@ import urllib.request
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from . import media
 from .config import LipSyncConfig
@@ -155,7 +156,7 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
                 continue
             rows.append((number, {key: value for key, value in record.items() if value is not None}))
         return rows, problems
-    reader = csv.reader(text.splitlines())
+    reader = csv.reader(io.StringIO(text, newline=""))  # a quoted cell may span lines
     header = [cell.strip() for cell in next(reader, [])]
     if not any(header):
         raise BatchRefused([f"The job list '{path.name}' is empty: it needs a header line such as 'face,audio'."])
@@ -626,6 +627,9 @@ def main(argv: list[str] | None = None) -> int:
     except BatchRefused as exc:
         for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
             print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except LipSyncError as exc:  # ffprobe missing or stuck while checking earlier outputs
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted; rows already done are in the manifest (rerun with --resume)", file=sys.stderr)

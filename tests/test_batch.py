@@ -275,3 +275,12 @@ def test_inputs_by_url_are_downloaded(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_csv_cells_may_be_quoted_across_lines(tmp_path):
+    path = tmp_path / "jobs.csv"
+    path.write_text('face,text,slow,color_match\nface.png,"Hello, world.\nSecond line.",1,no\n\nb.png,Hi,,\n')
+    first, second = batch.read_jobs(path)
+    assert first.text == "Hello, world.\nSecond line." and first.slow is True
+    assert first.config.color_match is False
+    assert (second.row, second.out, second.slow, second.config) == (2, "2-b.mp4", False, LipSyncConfig())
