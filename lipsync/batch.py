@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -435,8 +436,6 @@ def _import_ray():
 def _run_on_ray(jobs: list[Job], out_dir: Path, defaults: LipSyncConfig, address: str, workers: int | None,
                 ray_cpus: int | None, on_record: RecordFn) -> None:
     ray = _import_ray()
-    import logging
-
     started_here = not ray.is_initialized()
     if started_here:
         # The lipsync code travels with the job; the workers need its dependencies installed (README: Batch).
@@ -532,7 +531,7 @@ def run(jobs_path: str | os.PathLike, out_dir: str | os.PathLike, *, defaults: L
         bar.update(record, tally)
 
     try:
-        if ray_address is not None:
+        if ray_address is not None and todo:  # with nothing to do, no Ray is started
             _run_on_ray(todo, out_dir, defaults, ray_address, workers, ray_cpus, on_record)
         elif (workers or 1) > 1 and len(todo) > 1:
             _run_in_processes(todo, out_dir, defaults, min(workers, len(todo)), on_record)
