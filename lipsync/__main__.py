@@ -84,6 +84,11 @@ class ProgressBar:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["batch"]:  # python -m lipsync batch JOBS.csv --out-dir DIR …
+        from . import batch
+
+        return batch.main(argv[1:])
     args = build_parser().parse_args(argv)
     hf_logging.set_verbosity_error()  # its retry chatter; failures come as one line
     bar = ProgressBar()
