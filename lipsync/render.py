@@ -155,7 +155,8 @@ def _restore(frames: list[Frame], restorer, config: LipSyncConfig) -> None:
     for frame in frames:
         _paste_mouths(frame, config)
     matrices = [restore.alignment_matrix(box) for _, box in faces]
-    aligned = np.stack([restore.aligned_face(frame.picture, box) for frame, box in faces])
+    aligned = np.stack([restore.aligned_face(frame.picture, box, matrix)
+                        for (frame, box), matrix in zip(faces, matrices)])
     restored = restore.restore(restorer, aligned)
     for (frame, box), face, matrix in zip(faces, restored, matrices):
         blend.paste_restored(frame.picture, box, face, matrix, config.blend, frame.weight)

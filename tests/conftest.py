@@ -38,6 +38,15 @@ def checkpoint_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def restorer_file(checkpoint_dir) -> Path:
+    """The random-weight GFPGAN file (~345 MB), written once beside the other random checkpoints, only for the
+    tests that need it."""
+    from lipsync.checkpoints import write_random_restorer
+
+    return write_random_restorer(checkpoint_dir)
+
+
 def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, check=True, capture_output=True, timeout=300, **kwargs)
 

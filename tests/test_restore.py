@@ -11,20 +11,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import PORTRAIT, ROOT
-from lipsync import blend, checkpoints, restore
+from conftest import PORTRAIT, ROOT, assert_valid_mp4, cut_speech, read_frames
+from lipsync import LipSyncConfig, blend, checkpoints, generate, restore
 from lipsync.errors import CheckpointError, OptionError
 from lipsync.face import FaceBox, HaarDetector
 from lipsync.model import FACE_SIZE
 
 LISTING = ROOT.parent / "shared" / "reference" / "gfpgan_v1.4_state_dict.txt"
 HAAR_EYE = Path(cv2.data.haarcascades) / "haarcascade_eye.xml"
-
-
-@pytest.fixture(scope="session")
-def restorer_file(checkpoint_dir) -> Path:
-    """The random-weight GFPGAN file (~345 MB), written once, beside the session's other random checkpoints."""
-    return checkpoints.write_random_restorer(checkpoint_dir)
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +212,28 @@ def test_paste_restored_changes_only_the_mouth_mask(portrait, restored):
     untouched = frame.copy()
     blend.paste_restored(untouched, box, restored["first"], restored["matrix"], "feather", 0.0)
     assert np.array_equal(untouched, frame)
+
+
+def test_enhance_in_the_pipeline_restores_only_the_lower_face(restorer_file, portrait, tmp_path):
+    speech = cut_speech(tmp_path / "s.wav", 0.2, start=4.0)
+    config = LipSyncConfig(detector="haar", keep_silence=False, precision="fp32")
+    stages = []
+    plain = generate(PORTRAIT, tmp_path / "plain.mp4", audio_path=speech, config=config)
+    enhanced = generate(PORTRAIT, tmp_path / "hd.mp4", audio_path=speech, config=config.replace(enhance="gfpgan"),
+                        progress=lambda fraction, stage: stages.append(stage))
+    assert_valid_mp4(enhanced.path, plain.duration, (plain.width, plain.height), 25)
+    assert "enhance" in stages and "generate" not in stages
+    before, after = read_frames(plain.path)[2].astype(float), read_frames(enhanced.path)[2].astype(float)
+    _, box = portrait
+    x1, y1, x2, y2 = box.bounds(plain.width, plain.height)
+    lower = (slice((y1 + y2) // 2, y2), slice(x1, x2))
+    assert np.abs(after[lower] - before[lower]).mean() > 2.0  # the restored face shows in the mouth region
+    assert np.abs(after[:y1 - 8] - before[:y1 - 8]).mean() < 0.5  # above the face: only codec noise
+
+
+def test_enhance_auto_stays_off_on_the_cpu(tmp_path):
+    speech = cut_speech(tmp_path / "s.wav", 0.2, start=4.0)
+    stages = []
+    generate(PORTRAIT, tmp_path / "out.mp4", audio_path=speech, config=LipSyncConfig(detector="haar"),
+             progress=lambda fraction, stage: stages.append(stage))
+    assert "generate" in stages and "enhance" not in stages
