@@ -7,7 +7,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .face import FaceBox
+from .geometry import FaceBox
 from .model import FACE_SIZE
 
 # Mask geometry in the 96×96 crop: an ellipse over mouth and jaw, feathered by a fixed share of the crop,

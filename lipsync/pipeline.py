@@ -14,9 +14,10 @@ from typing import Iterator
 
 import numpy as np
 
-from . import audio, checkpoints, face, media, render, tts, video
+from . import audio, checkpoints, detect, media, render, track, tts, video
 from .config import LipSyncConfig
 from .errors import AudioError, FaceError, LipSyncError
+from .geometry import FaceBox
 from .inference import MouthGenerator, restorer_dtype
 from .progress import STAGES, ProgressFn, Stage, report
 
@@ -62,7 +63,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
     # Load (or find loaded) models before any slow work, so a missing checkpoint fails at once.
     generator = MouthGenerator.load(config)
     restorer = _load_restorer(config, generator.device)
-    detector = face.get_detector(config, generator.device) if config.box is None else None
+    detector = detect.get_detector(config, generator.device) if config.box is None else None
     with work_dir() as work:
         report(progress, Stage.SPEECH, 0.0)
         spoken = None
@@ -117,7 +118,7 @@ def estimate_frames(face_path: str | os.PathLike, *, audio_path: str | os.PathLi
 
 
 def find_faces(face_path: str | os.PathLike, config: LipSyncConfig = LipSyncConfig()
-               ) -> tuple[np.ndarray, list[face.FaceBox]]:
+               ) -> tuple[np.ndarray, list[FaceBox]]:
     """The first frame (BGR) of a face image or video and the faces in it, in face_index order."""
     face_path = _existing(face_path, "face image or video", FaceError, config)
     source = video.open_face(face_path, config.output_size, config.max_image_pixels, config.still_fps)
@@ -128,9 +129,9 @@ def find_faces(face_path: str | os.PathLike, config: LipSyncConfig = LipSyncConf
         frames.close()
         if frame is None:
             raise FaceError(f"'{source.path.name}' has no frames.")
-    detector = face.get_detector(config, "cpu") if config.box is None else None
+    detector = detect.get_detector(config, "cpu") if config.box is None else None
     # Through the detection cache: the generation that follows the preview finds these detections there.
-    return frame, face.order_faces(_detections(source, 1, detector, config, None)[0])
+    return frame, track.order_faces(_detections(source, 1, detector, config, None)[0])
 
 
 def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig) -> Path:
@@ -147,38 +148,38 @@ def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig)
 
 
 def _detections(source: video.FaceInput, needed: int, detector, config: LipSyncConfig,
-                progress: ProgressFn | None) -> list[list[face.FaceBox]]:
+                progress: ProgressFn | None) -> list[list[FaceBox]]:
     """Faces in the first `needed` frames of the input (all of them, if it has fewer), from the cache when the
     same bytes were seen with the same settings."""
-    scale = face.detection_scale(source.width, source.height, source.is_still)
+    scale = detect.detection_scale(source.width, source.height, source.is_still)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
     key = (checkpoints.hash_file(source.path), source.width, source.height, str(source.fps), config.detector,
            config.align_roll, str(checkpoints.checkpoint_dir(config.checkpoint_dir)), config.box)
 
-    def detect(needed: int) -> tuple[list[list[face.FaceBox]], bool]:
+    def run(needed: int) -> tuple[list[list[FaceBox]], bool]:
         if source.is_still:
             if config.box is not None:
-                return [[face.fixed_box(config, source.width, source.height)]], True
-            return face.detect_frames(detector, [source.still], 1.0, None, config.align_roll), True
+                return [[detect.fixed_box(config, source.width, source.height)]], True
+            return detect.detect_faces(detector, [source.still], 1.0, config.align_roll, still=True), True
         frames = itertools.islice(video.iter_video_frames(source, *small, config.subprocess_timeout), needed + 1)
         if config.box is not None:  # only the frame count is needed
-            box = face.fixed_box(config, source.width, source.height)
+            box = detect.fixed_box(config, source.width, source.height)
             found = [[box] for _ in frames]
         else:
-            found = face.detect_in_batches(detector, frames, scale, config.align_roll,
-                                           lambda done: report(progress, Stage.DETECT, done / min(needed + 1, 10**6)),
-                                           stride=face.VIDEO_DETECT_STRIDE)
+            found = detect.detect_faces(
+                detector, frames, scale, config.align_roll, stride=detect.VIDEO_DETECT_STRIDE,
+                on_batch=lambda done: report(progress, Stage.DETECT, done / min(needed + 1, 10**6)))
         # One frame past the need tells whether the video ended first.
         return found[:needed], len(found) <= needed
 
-    found = face.detect_input(key, needed, detect)
+    found = detect.cached_detections(key, needed, run)
     if not found:
         raise FaceError(f"'{source.path.name}' has no frames.")
     return found
 
 
 def _plan(source: video.FaceInput, n_out: int, detector, config: LipSyncConfig,
-          progress: ProgressFn | None) -> list[list[face.FaceBox]]:
+          progress: ProgressFn | None) -> list[list[FaceBox]]:
     """Boxes to sync per source frame. Only the frames the speech needs are decoded: the plan is shorter than
     n_out only when the whole video is, and then its length is the video's frame count."""
     report(progress, Stage.DETECT, 0.0)
@@ -191,4 +192,4 @@ def _plan(source: video.FaceInput, n_out: int, detector, config: LipSyncConfig,
     def where(n: int) -> str:
         return "the image" if source.is_still else f"any of the {n} frames (0–{n / fps:.1f} s)"
 
-    return face.plan_faces(found, config, fps, source.width, source.height, where)
+    return track.plan_faces(found, config, fps, source.width, source.height, where)

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import audio, blend, stream, video
 from .config import LipSyncConfig
-from .face import FaceBox
+from .geometry import FaceBox
 from .inference import MouthGenerator
 from .progress import ProgressFn, Stage, report
 
