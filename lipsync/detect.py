@@ -12,11 +12,13 @@ from typing import Callable, Iterable, Protocol
 
 import cv2
 import numpy as np
+import torch
 
 from . import checkpoints
 from .config import LipSyncConfig
 from .errors import NoFaceError
 from .geometry import SAME_FACE_IOU, FaceBox
+from .inference import cpu_has_native_bf16
 
 DETECT_MAX_SIDE = 480  # detection runs on a copy at most this large; boxes are scaled back
 VIDEO_DETECT_MAX_SIDE = 360  # smaller for videos, where detection runs on every frame
@@ -25,7 +27,12 @@ VIDEO_DETECT_STRIDE = 2  # videos are searched on every 2nd frame, the frames be
 RETRY_ANGLES = (15.0, -15.0, 30.0, -30.0)  # frames with no upright face are searched again, rotated
 MAX_EYE_ROLL = 20.0  # degrees; a steeper "eye line" in a crop is two wrong detections (the eye cascade sees ±15°)
 ROLL_SEARCH = (10.0, -10.0, 20.0, -20.0, 30.0, -30.0)  # stills: crops turned this much more are searched for eyes
-S3FD_THRESHOLD = 0.5
+S3FD_THRESHOLD = 0.5  # boxes scoring below this are not faces (lower ones never outrank them in suppression)
+S3FD_MAX_CANDIDATES = 750  # the most confident boxes kept for suppression: bounds its cost on any image
+S3FD_NMS_IOU = 0.3  # a box overlapping a more confident one by more than this is the same face
+S3FD_MEAN_BGR = (104.0, 117.0, 123.0)  # subtracted from the input, as in training
+S3FD_VARIANCES = (0.1, 0.2)  # scale of the centre and size offsets, as in training
+MAX_FACES = 20  # faces kept per frame, most confident (for the cascade: largest) first
 HAAR_FACE = "haarcascade_frontalface_default.xml"
 HAAR_EYE = "haarcascade_eye.xml"
 CACHE_ENTRIES = 16
@@ -82,22 +89,70 @@ class HaarDetector:
 
 
 class S3FDDetector:
-    """S3FD through face-alignment, with the weights from the checkpoint registry."""
+    """S3FD (face-alignment's network) with the weights from the checkpoint registry. The decoding of its outputs is
+    our own and bounded: only the S3FD_MAX_CANDIDATES most confident boxes go to non-maximum suppression, which
+    stops at MAX_FACES, so no image (a plain grey one gives random weights thousands of boxes) makes it slow."""
 
-    def __init__(self, device: str, local_dir: str | None):
-        from face_alignment.detection.sfd.sfd_detector import SFDDetector
+    def __init__(self, device: str, local_dir: str | None, dtype: torch.dtype = torch.float32):
+        from face_alignment.detection.sfd.net_s3fd import s3fd
 
         self.device = device
-        self.net = SFDDetector(device, path_to_detector=str(checkpoints.s3fd_path(local_dir)),
-                               filter_threshold=S3FD_THRESHOLD)
+        self.dtype = dtype
+        self.net = s3fd()
+        self.net.load_state_dict(torch.load(checkpoints.s3fd_path(local_dir), map_location="cpu", weights_only=True))
+        self.net.to(device, dtype).eval()
+        self.mean = torch.tensor(S3FD_MEAN_BGR, device=device).view(1, 3, 1, 1)
 
     def detect(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        import torch
+        batch = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).float() - self.mean
+        batch = batch.to(self.dtype)
+        with torch.inference_mode():
+            outputs = self.net(batch)
+        # Outputs alternate per level (stride 4, 8, …, 128): class logits (B, 2, H, W), box offsets (B, 4, H, W).
+        scores = [torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy() for logits in outputs[0::2]]
+        offsets = [offset.float().cpu().numpy() for offset in outputs[1::2]]
+        return [_s3fd_boxes([level[i] for level in scores], [level[i] for level in offsets])
+                for i in range(len(frames))]
 
-        rgb = np.stack(frames)[..., ::-1].transpose(0, 3, 1, 2)
-        batch = torch.from_numpy(np.ascontiguousarray(rgb)).float()
-        found = self.net.detect_from_batch(batch)
-        return [np.array(boxes, dtype=np.float32).reshape(-1, 5) for boxes in found]
+
+def _s3fd_boxes(scores: list[np.ndarray], offsets: list[np.ndarray]) -> np.ndarray:
+    """One image's [x1, y1, x2, y2, score] rows from S3FD's per-level score maps and box offsets."""
+    rows = []
+    for level, (score, offset) in enumerate(zip(scores, offsets)):
+        ys, xs = np.nonzero(score > S3FD_THRESHOLD)
+        if not len(ys):
+            continue
+        # Each cell's prior box: centred on the cell, four strides wide; offsets are scaled by the variances.
+        stride = 2 ** (level + 2)
+        prior = np.stack([stride / 2 + xs * stride, stride / 2 + ys * stride], axis=1).astype(np.float64)
+        delta = offset[:, ys, xs].T.astype(np.float64)
+        centre = prior + delta[:, :2] * S3FD_VARIANCES[0] * stride * 4
+        size = stride * 4 * np.exp(delta[:, 2:] * S3FD_VARIANCES[1])
+        rows.append(np.hstack([centre - size / 2, centre + size / 2, score[ys, xs][:, None]]))
+    if not rows:
+        return np.zeros((0, 5), np.float32)
+    candidates = np.concatenate(rows)
+    if len(candidates) > S3FD_MAX_CANDIDATES:
+        candidates = candidates[np.argpartition(-candidates[:, 4], S3FD_MAX_CANDIDATES)[:S3FD_MAX_CANDIDATES]]
+    return _suppress_overlaps(candidates).astype(np.float32)
+
+
+def _suppress_overlaps(rows: np.ndarray) -> np.ndarray:
+    """Greedy non-maximum suppression, most confident first, up to MAX_FACES boxes (pixel-inclusive areas, as
+    S3FD was tuned with)."""
+    rows = rows[np.argsort(-rows[:, 4], kind="stable")]
+    x1, y1, x2, y2 = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
+    left = np.arange(len(rows))
+    keep = []
+    while len(left) and len(keep) < MAX_FACES:
+        best, rest = left[0], left[1:]
+        keep.append(best)
+        w = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + 1)
+        overlap = w * h / (areas[best] + areas[rest] - w * h)
+        left = rest[overlap <= S3FD_NMS_IOU]
+    return rows[keep]
 
 
 # Detectors are made once per process and reused, like the models in checkpoints.py: S3FD loads 90 MB.
@@ -106,10 +161,15 @@ _detectors_lock = threading.Lock()
 
 
 def get_detector(config: LipSyncConfig, device: str) -> Detector:
-    key = (config.detector, device, str(checkpoints.checkpoint_dir(config.checkpoint_dir)))
+    """The detector the config asks for, made once per process. S3FD runs in bf16 on a CPU that does bf16
+    natively (unless fp32 is asked for): about 1.5x faster there, its boxes within 0.2 % of their size."""
+    reduced = config.detector == "s3fd" and device == "cpu" and config.precision in ("auto", "bf16")
+    dtype = torch.bfloat16 if reduced and cpu_has_native_bf16() else torch.float32
+    key = (config.detector, device, dtype, str(checkpoints.checkpoint_dir(config.checkpoint_dir)))
     with _detectors_lock:
         if key not in _detectors:
-            _detectors[key] = HaarDetector() if config.detector == "haar" else S3FDDetector(device, config.checkpoint_dir)
+            _detectors[key] = (HaarDetector() if config.detector == "haar"
+                               else S3FDDetector(device, config.checkpoint_dir, dtype))
         return _detectors[key]
 
 
@@ -175,12 +235,20 @@ def _to_boxes(rows: np.ndarray, scale: float, angle: float, centre: tuple[float,
     return boxes
 
 
+def _strongest(rows: np.ndarray) -> np.ndarray:
+    """At most MAX_FACES detector rows: the most confident, the largest among equals, in their own order."""
+    if len(rows) <= MAX_FACES:
+        return rows
+    areas = (rows[:, 2] - rows[:, 0]) * (rows[:, 3] - rows[:, 1])
+    return rows[np.sort(np.lexsort((-areas, -rows[:, 4]))[:MAX_FACES])]
+
+
 def _detect_batch(detector: Detector, frames: list[np.ndarray], scale: float, align_roll: bool,
                   search_roll: bool) -> list[list[FaceBox]]:
     """Faces per frame: upright first, then rotated copies for frames with none; roll measured on the eye line.
     search_roll also looks for the eye line in turned crops: thorough, and too slow for every frame of a video,
     where the roll of other frames fills in."""
-    found = [_to_boxes(rows, scale, 0.0, (0, 0)) for rows in detector.detect(frames)]
+    found = [_to_boxes(_strongest(rows), scale, 0.0, (0, 0)) for rows in detector.detect(frames)]
     if align_roll:
         for index in [i for i, boxes in enumerate(found) if not boxes]:
             frame = frames[index]
@@ -190,7 +258,7 @@ def _detect_batch(detector: Detector, frames: list[np.ndarray], scale: float, al
                                         borderMode=cv2.BORDER_REPLICATE)
                 rows = detector.detect([turned])[0]
                 if len(rows):
-                    found[index] = _to_boxes(rows, scale, angle, centre)
+                    found[index] = _to_boxes(_strongest(rows), scale, angle, centre)
                     break
         for index, boxes in enumerate(found):
             for k, box in enumerate(boxes):
