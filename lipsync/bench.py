@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoints, detect
+from . import checkpoints, detect, testing
 from .config import LipSyncConfig
 from .media import FFMPEG, run_tool
 from .model import Wav2Lip
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 5.0 if args.quick else 10.0
     with tempfile.TemporaryDirectory(prefix="lipsync-bench-") as tmp:
         folder = Path(tmp)
-        ckpt = args.checkpoint_dir or str(checkpoints.write_random_checkpoints(folder / "checkpoints"))
+        ckpt = args.checkpoint_dir or str(testing.write_random_checkpoints(folder / "checkpoints"))
         base = LipSyncConfig(detector="haar", keep_silence=False, checkpoint_dir=ckpt, device=args.device)
         device = resolve_device(base)
         size = batch_size(base, device)

@@ -59,7 +59,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
     face_path = _existing(face_path, "face image or video", FaceError, config)
     if audio_path is not None:
         audio_path = _existing(audio_path, "speech recording", AudioError, config)
-    out_path = video.check_output(out_path)
+    out_path = video.check_output(out_path, {"face image or video": face_path, "speech recording": audio_path})
     # Load (or find loaded) models before any slow work, so a missing checkpoint fails at once.
     generator = MouthGenerator.load(config)
     restorer = _load_restorer(config, generator.device)
@@ -76,9 +76,9 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         fps = float(source.fps)
         n_out = audio.frame_count(speech.duration, fps)
         plan = _plan(source, n_out, detector, config, progress)
-        weights = (audio.speech_weights(speech.samples, fps, n_out) if config.keep_silence
-                   else np.ones(n_out, np.float32))
-        request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), weights, config,
+        speech_weights = (audio.speech_weights(speech.samples, fps, n_out) if config.keep_silence
+                          else np.ones(n_out, np.float32))
+        request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), speech_weights, config,
                                  speech.mux_path, work)
         encoded = work / "out.mp4"
         synced = render.render(request, generator, restorer, encoded, progress)

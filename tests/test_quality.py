@@ -15,12 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PORTRAIT, SPEECH, TALKING_HEAD, probe, read_frames, run
-from lipsync import LipSyncConfig, blend, detect, generate, track, video
+from conftest import HAAR, PORTRAIT, SPEECH, TALKING_HEAD, probe, read_frames, run, through_encoder
+from lipsync import LipSyncConfig, blend, detect, generate, testing, track, video
 from lipsync.geometry import FaceBox
-from lipsync.video import ENCODER_ARGS
 
-HAAR = LipSyncConfig(detector="haar")
 SYNC_ALL = HAAR.replace(keep_silence=False)  # every frame gets a mouth, silences included
 STILLS = os.environ.get("LIPSYNC_QUALITY_STILLS")  # a folder: the seam tests also save their frames there
 VOICED = (4.0, 12.0)  # seconds into speech_en.wav where 1.5 s of unbroken talk starts (it opens with 3 s of silence)
@@ -44,16 +42,6 @@ def encode(frames: list[np.ndarray], path: Path, fps: str = "25") -> Path:
                     "-r", fps, "-i", "-", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", "-pix_fmt",
                     "yuv420p", str(path)], input=b"".join(f.tobytes() for f in frames), check=True, timeout=120)
     return path
-
-
-def through_encoder(image: np.ndarray, tmp_path: Path, rate: str = "25") -> list[np.ndarray]:
-    """The image as 0.5 s of video through the output encoder's settings, with no sync at all."""
-    still = tmp_path / "reference.png"
-    cv2.imwrite(str(still), image)
-    out = tmp_path / "reference.mp4"
-    run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-framerate", rate, "-i", str(still), "-t", "0.5",
-         *ENCODER_ARGS[:8], str(out)])
-    return read_frames(out)
 
 
 def codec_tolerance(image: np.ndarray, tmp_path: Path, rate: str = "25"):
@@ -147,7 +135,7 @@ def seam_ratio(name: str, face_path: Path, config: LipSyncConfig, speech: Path, 
         frames = read_frames(out.path)
         assert len(frames) == out.frames
         scores[mode] = float(np.mean([
-            blend.seam_score(inputs[min(i, len(inputs) - 1)], frame, box)
+            testing.seam_score(inputs[min(i, len(inputs) - 1)], frame, box)
             for i, frame in enumerate(frames) for box in plan[min(i, len(plan) - 1)]]))
         middle[mode] = frames[len(frames) // 2]
     if STILLS:
