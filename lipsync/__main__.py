@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from huggingface_hub.utils import logging as hf_logging
+from tqdm import tqdm
 
 from .config import (ALL_FACES, BLENDS, CHECKPOINT_NAMES, DETECTORS, DEVICES, ENHANCERS, PRECISIONS, SMOOTHING,
                      LipSyncConfig)
@@ -59,26 +60,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class ProgressBar:
-    """One line on a terminal: stage and percentage, redrawn in place; silent when stderr is not a terminal,
-    so logs and error output stay one plain line."""
+    """One line on a terminal, drawn by tqdm: stage and percentage, redrawn in place when they change; silent when
+    stderr is not a terminal, so logs and error output stay one plain line."""
 
     def __init__(self, stream=sys.stderr):
         self.stream = stream
-        self.enabled = stream.isatty()
+        # delay=inf: tqdm draws only when refresh() is called below, never on its own timer.
+        self.bar = tqdm(total=100, file=stream, bar_format="[{bar:30}] {percentage:3.0f}% {desc}", ascii=".#",
+                        disable=not stream.isatty(), delay=float("inf"))
         self.last = None
 
     def __call__(self, fraction: float, stage: str) -> None:
-        if not self.enabled:
-            return
         percent = int(fraction * 100)
-        if (percent, stage) == self.last:
+        if self.bar.disable or (percent, stage) == self.last:
             return
         self.last = (percent, stage)
-        filled = percent * 30 // 100
-        self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {percent:3d}% {stage:<8}")
-        self.stream.flush()
+        self.bar.n = percent
+        self.bar.set_description_str(f"{stage:<8}", refresh=False)
+        self.bar.refresh()
 
     def close(self) -> None:
+        self.bar.close()
         if self.last is not None:
             self.stream.write("\n")
 

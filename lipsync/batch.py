@@ -305,14 +305,10 @@ def _is_url(source: str) -> bool:
 
 def load_models(config: LipSyncConfig) -> None:
     """Load the generator and the detector once, when a worker starts; a failure shows again in each row."""
-    from . import checkpoints, face
-    from .pipeline import resolve_device
+    from . import pipeline
 
     try:
-        device = resolve_device(config)
-        checkpoints.load_generator(config.checkpoint, device, config.checkpoint_dir)
-        if config.box is None:
-            face.get_detector(config, device)
+        pipeline.load_models(config)
     except LipSyncError:
         pass
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoints, face
+from . import checkpoints, detect, testing
 from .config import LipSyncConfig
 from .inference import DTYPES, batch_size, cpu_has_native_bf16, resolve_device, resolve_precision
 from .media import FFMPEG, run_tool
@@ -59,15 +59,15 @@ def precisions(device: str) -> list[str]:
 def s3fd_ms_per_frame(video: Path, checkpoint_dir: str, device: str, frames: int) -> float:
     """S3FD alone on the sample's frames at the size videos are searched at, in batches as the pipeline does."""
     config = LipSyncConfig(detector="s3fd", checkpoint_dir=checkpoint_dir)
-    detector = face.get_detector(config, device)
+    detector = detect.get_detector(config, device)
     source = open_face(video, config.output_size, config.max_image_pixels, config.still_fps)
-    scale = face.detection_scale(source.width, source.height, False)
+    scale = detect.detection_scale(source.width, source.height, False)
     size = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
     decoded = list(itertools.islice(iter_video_frames(source, *size, config.subprocess_timeout), frames))
-    detector.detect(decoded[:face.DETECT_BATCH])  # warm-up
+    detector.detect(decoded[:detect.DETECT_BATCH])  # warm-up
     started = time.perf_counter()
-    for first in range(0, len(decoded), face.DETECT_BATCH):
-        detector.detect(decoded[first:first + face.DETECT_BATCH])
+    for first in range(0, len(decoded), detect.DETECT_BATCH):
+        detector.detect(decoded[first:first + detect.DETECT_BATCH])
     return 1000 * (time.perf_counter() - started) / len(decoded)
 
 
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 5.0 if args.quick else 10.0
     with tempfile.TemporaryDirectory(prefix="lipsync-bench-") as tmp:
         folder = Path(tmp)
-        ckpt = args.checkpoint_dir or str(checkpoints.write_random_checkpoints(folder / "checkpoints"))
+        ckpt = args.checkpoint_dir or str(testing.write_random_checkpoints(folder / "checkpoints"))
         base = LipSyncConfig(detector="haar", keep_silence=False, checkpoint_dir=ckpt, device=args.device)
         device = resolve_device(base)
         precision = resolve_precision(base, device)
@@ -180,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                                 f"generator ({precision})"))
 
         end_to_end_fps(portrait, speech, base, folder)  # warm caches (detector, mel basis) before timing
-        passes = face.STATS.passes
+        passes = detect.cache_info().misses
         case("still", f"still portrait + {seconds:g} s speech, end to end", portrait, base)
-        figures["detections_second_call"] = face.STATS.passes - passes
+        figures["detections_second_call"] = detect.cache_info().misses - passes
         rows.append(("detection passes on the repeated request", str(figures["detections_second_call"])))
         if device == "cpu" and precision != "fp32":
             case("still_fp32", f"  the same in fp32 (vs the {precision} generator)", portrait,

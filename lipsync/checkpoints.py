@@ -64,7 +64,7 @@ def checkpoint_dir(override: str | os.PathLike | None = None) -> Path | None:
 
 def how_to_provide(spec: CheckpointSpec) -> str:
     return (f"Download {spec.filename} from the Hugging Face repo {spec.repo_id}, save it as "
-            f"{spec.local_name} in a folder, and set {CHECKPOINT_DIR_ENV} (or --checkpoint-dir) to that folder.")
+            f"{spec.local_name} in a folder, and set the checkpoint folder ({CHECKPOINT_DIR_ENV}) to that folder.")
 
 
 def resolve(name: str, local_dir: str | os.PathLike | None = None, registry: dict[str, CheckpointSpec] = REGISTRY) -> Path:
@@ -249,44 +249,3 @@ def s3fd_path(local_dir: str | os.PathLike | None = None) -> Path:
 
         check_state_dict(s3fd_state_dict(path), s3fd().state_dict(), path.name)
     return path
-
-
-def write_random_checkpoints(folder: str | os.PathLike, seed: int = 0) -> Path:
-    """Random-weight checkpoints of the real architectures, in the released files' format, for tests and benchmarks
-    where the real weights cannot be downloaded: same compute, garbage mouths."""
-    from face_alignment.detection.sfd.net_s3fd import s3fd
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    for name in ("wav2lip_gan", "wav2lip"):
-        model = Wav2Lip()
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):  # plausible running statistics, so folding is exercised
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-        weights = {f"module.{key}": value for key, value in model.state_dict().items()}
-        torch.save({"state_dict": weights, "optimizer": {"state": {}, "param_groups": []},
-                    "global_step": 0, "global_epoch": 0}, folder / f"{name}.pth")
-    torch.save(s3fd().state_dict(), folder / "s3fd.pth")
-    return folder
-
-
-def write_random_restorer(folder: str | os.PathLike, seed: int = 0) -> Path:
-    """A random-weight GFPGAN v1.4 checkpoint in the released format (~345 MB): same compute, a smeared face out.
-    The noise strengths are made non-zero so that the stored noise buffers take part, and the RGB projections
-    small so that the summed image stays mostly inside [-1, 1] instead of clipping."""
-    from .restore import GFPGAN, StyleConv, ToRGB
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    model = GFPGAN()
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, StyleConv):
-                module.weight.fill_(0.1)
-            elif isinstance(module, ToRGB):
-                module.modulated_conv.weight.mul_(0.2)
-    torch.save({"params_ema": model.state_dict()}, folder / REGISTRY[RESTORER].local_name)
-    return folder / REGISTRY[RESTORER].local_name

@@ -14,13 +14,14 @@ from typing import Iterator
 
 import numpy as np
 
-from . import audio, checkpoints, face, media, render, tts, video
+from . import audio, checkpoints, detect, media, render, track, tts, video
 from .config import LipSyncConfig
 from .errors import AudioError, FaceError, LipSyncError
+from .geometry import FaceBox
 from .inference import MouthGenerator, restorer_dtype
 from .progress import STAGES, ProgressFn, Stage, report
 
-__all__ = ["generate", "estimate_frames", "find_faces", "Result", "Stage", "STAGES", "ProgressFn", "work_dir"]
+__all__ = ["generate", "load_models", "estimate_frames", "find_faces", "Result", "Stage", "STAGES", "ProgressFn", "work_dir"]
 WORK_DIR_PREFIX = "lipsync-"
 
 
@@ -58,11 +59,9 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
     face_path = _existing(face_path, "face image or video", FaceError, config)
     if audio_path is not None:
         audio_path = _existing(audio_path, "speech recording", AudioError, config)
-    out_path = video.check_output(out_path)
+    out_path = video.check_output(out_path, {"face image or video": face_path, "speech recording": audio_path})
     # Load (or find loaded) models before any slow work, so a missing checkpoint fails at once.
-    generator = MouthGenerator.load(config)
-    restorer = _load_restorer(config, generator.device)
-    detector = face.get_detector(config, generator.device) if config.box is None else None
+    generator, restorer, detector = load_models(config)
     with work_dir() as work:
         report(progress, Stage.SPEECH, 0.0)
         spoken = None
@@ -75,9 +74,9 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         fps = float(source.fps)
         n_out = audio.frame_count(speech.duration, fps)
         plan = _plan(source, n_out, detector, config, progress)
-        weights = (audio.speech_weights(speech.samples, fps, n_out) if config.keep_silence
-                   else np.ones(n_out, np.float32))
-        request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), weights, config,
+        speech_weights = (audio.speech_weights(speech.samples, fps, n_out) if config.keep_silence
+                          else np.ones(n_out, np.float32))
+        request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), speech_weights, config,
                                  speech.mux_path, work)
         encoded = work / "out.mp4"
         synced = render.render(request, generator, restorer, encoded, progress)
@@ -88,14 +87,19 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
                   time.perf_counter() - started)
 
 
-def _load_restorer(config: LipSyncConfig, device: str):
-    """GFPGAN when asked for; auto asks for it on CUDA only (on a CPU it costs seconds per frame)."""
-    wanted = config.enhance == "gfpgan" or (config.enhance == "auto" and device == "cuda")
-    if not wanted:
-        return None
-    from . import restore
+def load_models(config: LipSyncConfig) -> tuple[MouthGenerator, object | None, detect.Detector | None]:
+    """The generator, the face restorer (when enhance asks for it; auto asks on CUDA only, where it costs
+    milliseconds rather than seconds a face) and the face detector (none with a fixed box), each loaded once per
+    process."""
+    generator = MouthGenerator.load(config)
+    restorer = None
+    if config.enhance == "gfpgan" or (config.enhance == "auto" and generator.device == "cuda"):
+        from . import restore
 
-    return restore.load_restorer(device, config.checkpoint_dir, restorer_dtype(config, device))
+        restorer = restore.load_restorer(generator.device, config.checkpoint_dir,
+                                         restorer_dtype(config, generator.device))
+    detector = detect.get_detector(config, generator.device) if config.box is None else None
+    return generator, restorer, detector
 
 
 SPOKEN_CHARS_PER_SECOND = {False: 14.0, True: 9.0}  # rough speaking rate of gTTS / espeak-ng, normal and slow
@@ -117,7 +121,7 @@ def estimate_frames(face_path: str | os.PathLike, *, audio_path: str | os.PathLi
 
 
 def find_faces(face_path: str | os.PathLike, config: LipSyncConfig = LipSyncConfig()
-               ) -> tuple[np.ndarray, list[face.FaceBox]]:
+               ) -> tuple[np.ndarray, list[FaceBox]]:
     """The first frame (BGR) of a face image or video and the faces in it, in face_index order."""
     face_path = _existing(face_path, "face image or video", FaceError, config)
     source = video.open_face(face_path, config.output_size, config.max_image_pixels, config.still_fps)
@@ -128,9 +132,9 @@ def find_faces(face_path: str | os.PathLike, config: LipSyncConfig = LipSyncConf
         frames.close()
         if frame is None:
             raise FaceError(f"'{source.path.name}' has no frames.")
-    detector = face.get_detector(config, "cpu") if config.box is None else None
+    detector = detect.get_detector(config, "cpu") if config.box is None else None
     # Through the detection cache: the generation that follows the preview finds these detections there.
-    return frame, face.order_faces(_detections(source, 1, detector, config, None)[0])
+    return frame, track.order_faces(_detections(source, 1, detector, config, None)[0])
 
 
 def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig) -> Path:
@@ -147,38 +151,38 @@ def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig)
 
 
 def _detections(source: video.FaceInput, needed: int, detector, config: LipSyncConfig,
-                progress: ProgressFn | None) -> list[list[face.FaceBox]]:
+                progress: ProgressFn | None) -> list[list[FaceBox]]:
     """Faces in the first `needed` frames of the input (all of them, if it has fewer), from the cache when the
     same bytes were seen with the same settings."""
-    scale = face.detection_scale(source.width, source.height, source.is_still)
+    scale = detect.detection_scale(source.width, source.height, source.is_still)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
     key = (checkpoints.hash_file(source.path), source.width, source.height, str(source.fps), config.detector,
            config.align_roll, str(checkpoints.checkpoint_dir(config.checkpoint_dir)), config.box)
 
-    def detect(needed: int) -> tuple[list[list[face.FaceBox]], bool]:
+    def run(needed: int) -> tuple[list[list[FaceBox]], bool]:
         if source.is_still:
             if config.box is not None:
-                return [[face.fixed_box(config, source.width, source.height)]], True
-            return face.detect_frames(detector, [source.still], 1.0, None, config.align_roll), True
+                return [[detect.fixed_box(config, source.width, source.height)]], True
+            return detect.detect_faces(detector, [source.still], 1.0, config.align_roll, still=True), True
         frames = itertools.islice(video.iter_video_frames(source, *small, config.subprocess_timeout), needed + 1)
         if config.box is not None:  # only the frame count is needed
-            box = face.fixed_box(config, source.width, source.height)
+            box = detect.fixed_box(config, source.width, source.height)
             found = [[box] for _ in frames]
         else:
-            found = face.detect_in_batches(detector, frames, scale, config.align_roll,
-                                           lambda done: report(progress, Stage.DETECT, done / min(needed + 1, 10**6)),
-                                           stride=face.VIDEO_DETECT_STRIDE)
+            found = detect.detect_faces(
+                detector, frames, scale, config.align_roll, stride=detect.VIDEO_DETECT_STRIDE,
+                on_batch=lambda done: report(progress, Stage.DETECT, done / min(needed + 1, 10**6)))
         # One frame past the need tells whether the video ended first.
         return found[:needed], len(found) <= needed
 
-    found = face.detect_input(key, needed, detect)
+    found = detect.cached_detections(key, needed, run)
     if not found:
         raise FaceError(f"'{source.path.name}' has no frames.")
     return found
 
 
 def _plan(source: video.FaceInput, n_out: int, detector, config: LipSyncConfig,
-          progress: ProgressFn | None) -> list[list[face.FaceBox]]:
+          progress: ProgressFn | None) -> list[list[FaceBox]]:
     """Boxes to sync per source frame. Only the frames the speech needs are decoded: the plan is shorter than
     n_out only when the whole video is, and then its length is the video's frame count."""
     report(progress, Stage.DETECT, 0.0)
@@ -191,4 +195,4 @@ def _plan(source: video.FaceInput, n_out: int, detector, config: LipSyncConfig,
     def where(n: int) -> str:
         return "the image" if source.is_still else f"any of the {n} frames (0–{n / fps:.1f} s)"
 
-    return face.plan_faces(found, config, fps, source.width, source.height, where)
+    return track.plan_faces(found, config, fps, source.width, source.height, where)

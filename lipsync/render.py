@@ -11,7 +11,7 @@ import numpy as np
 
 from . import audio, blend, stream, video
 from .config import LipSyncConfig
-from .face import FaceBox
+from .geometry import FaceBox
 from .inference import MouthGenerator
 from .progress import ProgressFn, Stage, report
 
@@ -24,7 +24,7 @@ class Frame:
     picture: np.ndarray
     boxes: list[FaceBox]  # empty where nothing is generated (silence)
     crops: list[np.ndarray]  # the 96×96 crops the model sees, one per box
-    weight: float  # how much of the generated mouth shows: 1 while speaking, fading to 0 in silences
+    speech_weight: float  # how much of the generated mouth shows: 1 while speaking, fading to 0 in silences
     mouths: list[np.ndarray] = field(default_factory=list)
     composed: bool = False  # the mouths are already in the picture (face restoration does that early)
 
@@ -88,12 +88,12 @@ def _decode(request: Request, decoded: queue.Queue, running: threading.Event,
     frames = stream.source_frames(source, request.n_out, n_src, request.work, request.config.subprocess_timeout)
     for index, picture in enumerate(frames):
         boxes = request.plan[0 if source.is_still else stream.ping_pong(index, n_src)]
-        weight = float(request.speech_weights[index])
-        if weight <= 0 or not boxes:
+        speech_weight = float(request.speech_weights[index])
+        if speech_weight <= 0 or not boxes:
             boxes, crops = [], []
         else:
             crops = still_crops or [blend.crop_face_i420(picture, box) for box in boxes]
-        if not stream.put(decoded, (index, Frame(picture, boxes, crops, weight)), running.is_set):
+        if not stream.put(decoded, (index, Frame(picture, boxes, crops, speech_weight)), running.is_set):
             return
 
 
@@ -141,7 +141,7 @@ def _paste_mouths(frame: Frame, config: LipSyncConfig) -> None:
         return
     frame.picture = frame.picture.copy()
     for box, mouth, crop in zip(frame.boxes, frame.mouths, frame.crops):
-        blend.paste(frame.picture, box, mouth, crop, config.blend, config.color_match, frame.weight)
+        blend.paste(frame.picture, box, mouth, crop, config.blend, config.color_match, frame.speech_weight)
     frame.composed = True
 
 
@@ -159,7 +159,7 @@ def _restore(frames: list[Frame], restorer, config: LipSyncConfig) -> None:
                         for (frame, box), matrix in zip(faces, matrices)])
     restored = restore.restore(restorer, aligned)
     for (frame, box), face, matrix in zip(faces, restored, matrices):
-        blend.paste_restored(frame.picture, box, face, matrix, config.blend, frame.weight)
+        blend.paste_restored(frame.picture, box, face, matrix, config.blend, frame.speech_weight)
 
 
 def _encode(generated: queue.Queue, running: threading.Event, encoder: video.Encoder, config: LipSyncConfig) -> None:

@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import checkpoints
-from .blend import _even_bounds, _region_bgr, shifted_matrix
+from .blend import even_bounds, region_bgr, shifted_matrix
 from .errors import OptionError
-from .face import FaceBox
+from .geometry import FaceBox
 
 RESTORE_SIZE = 512
 STYLE_DIM = 512
@@ -301,10 +301,10 @@ def aligned_face(frame_i420: np.ndarray, box: FaceBox, matrix: np.ndarray | None
     covers are converted. Outside the frame the template is filled with the training crops' grey."""
     matrix = alignment_matrix(box) if matrix is None else matrix
     height, width = frame_i420.shape[0] * 2 // 3, frame_i420.shape[1]
-    x1, y1, x2, y2 = bounds = _even_bounds(_aligned_square(matrix), width, height, margin=2)
+    x1, y1, x2, y2 = bounds = even_bounds(_aligned_square(matrix), width, height, margin=2)
     if x2 <= x1 or y2 <= y1:
         return np.full((RESTORE_SIZE, RESTORE_SIZE, 3), BORDER_BGR, np.uint8)
-    return cv2.warpAffine(_region_bgr(frame_i420, bounds), shifted_matrix(matrix, x1, y1), (RESTORE_SIZE, RESTORE_SIZE),
+    return cv2.warpAffine(region_bgr(frame_i420, bounds), shifted_matrix(matrix, x1, y1), (RESTORE_SIZE, RESTORE_SIZE),
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=BORDER_BGR)
 
 

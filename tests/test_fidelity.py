@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import PORTRAIT, SPEECH, TALKING_HEAD, assert_valid_mp4, cut_speech, run
-from lipsync import LipSyncConfig, audio, blend, face, generate, inference, video
+from lipsync import LipSyncConfig, audio, blend, detect, generate, inference, video
 
 PORTRAIT_BOX = (60, 230, 80, 220)  # top, bottom, left, right: the Mona Lisa's face
 VIDEO_BOX = (250, 520, 190, 440)  # the talking head's face at 704x1216
@@ -75,7 +75,7 @@ def test_a_video_crop_is_the_recipe_on_the_same_decoded_pixels():
     frames = video.iter_video_frames(source, source.width, source.height, 60, "yuv420p")
     i420 = next(frames)
     frames.close()
-    box = face.fixed_box(LipSyncConfig(box=VIDEO_BOX), source.width, source.height)
+    box = detect.fixed_box(LipSyncConfig(box=VIDEO_BOX), source.width, source.height)
     ours = blend.crop_face_i420(i420, box)
     reference = recipe_crop(cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), VIDEO_BOX)
     difference = np.abs(ours.astype(float) - reference).mean()

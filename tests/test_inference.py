@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from conftest import PORTRAIT, cut_speech
-from lipsync import LipSyncConfig, audio, blend, face, inference
+from lipsync import LipSyncConfig, audio, blend, inference
+from lipsync.geometry import FaceBox
 from lipsync.errors import OptionError
 
 PORTRAIT_BOX = (60, 230, 80, 220)
@@ -21,7 +22,7 @@ def real_inputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("inputs")
     image = cv2.imread(str(PORTRAIT))
     top, bottom, left, right = PORTRAIT_BOX
-    crops = [blend.crop_face(image, face.FaceBox((left + right) / 2 + shift, (top + bottom) / 2, right - left,
+    crops = [blend.crop_face(image, FaceBox((left + right) / 2 + shift, (top + bottom) / 2, right - left,
                                                 bottom - top)) for shift in range(16)]
     speech = audio.load_speech(cut_speech(folder / "s.wav", 1.0, start=4.0), folder, 120.0)
     mel = audio.melspectrogram(speech.samples)

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from conftest import PORTRAIT, ROOT, assert_valid_mp4, cut_speech, read_frames
 from lipsync import LipSyncConfig, blend, checkpoints, generate, restore
 from lipsync.errors import CheckpointError, OptionError
-from lipsync.face import FaceBox, HaarDetector
+from lipsync.detect import HaarDetector
+from lipsync.geometry import FaceBox
 from lipsync.model import FACE_SIZE
 
 LISTING = ROOT.parent / "shared" / "reference" / "gfpgan_v1.4_state_dict.txt"
