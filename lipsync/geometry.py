@@ -22,15 +22,20 @@ class FaceBox:
     angle: float = 0.0
     eyes: bool = False
 
+    def box_matrix(self) -> np.ndarray:
+        """2×3 affine map from frame pixels to the upright box's own coordinates: (0, 0) at its top-left edge,
+        (1, 1) at its bottom-right one. Pixel centres sit at +0.5, as cv2.resize samples them."""
+        rotate = np.vstack([cv2.getRotationMatrix2D((self.cx, self.cy), self.angle, 1.0), [0, 0, 1]])
+        to_box = np.array([[1 / self.w, 0, (0.5 - (self.cx - self.w / 2)) / self.w],
+                           [0, 1 / self.h, (0.5 - (self.cy - self.h / 2)) / self.h],
+                           [0, 0, 1]])
+        return (to_box @ rotate)[:2]
+
     def crop_matrix(self, size: int) -> np.ndarray:
         """2×3 affine map from frame pixels to the upright size×size crop of this box, on the sampling grid of
-        cv2.resize (pixel centres at +0.5), the grid the released models' training crops were made on."""
-        rotate = np.vstack([cv2.getRotationMatrix2D((self.cx, self.cy), self.angle, 1.0), [0, 0, 1]])
-        scale_x, scale_y = size / self.w, size / self.h
-        to_crop = np.array([[scale_x, 0, (0.5 - (self.cx - self.w / 2)) * scale_x - 0.5],
-                            [0, scale_y, (0.5 - (self.cy - self.h / 2)) * scale_y - 0.5],
-                            [0, 0, 1]])
-        return (to_crop @ rotate)[:2]
+        cv2.resize, the grid the released models' training crops were made on."""
+        to_crop = np.array([[size, 0, -0.5], [0, size, -0.5]])
+        return to_crop @ np.vstack([self.box_matrix(), [0, 0, 1]])
 
     def bounds(self, width: int, height: int) -> tuple[int, int, int, int]:
         """Axis-aligned (x1, y1, x2, y2) covering the (rotated) box, clipped to the frame."""

@@ -278,7 +278,7 @@ def alignment_matrix(box: FaceBox) -> np.ndarray:
 
     This is the box + roll approximation (no landmark model is pinned): the five points are placed at typical
     fractions of the upright face box, turned with the box's roll, and fitted to the template."""
-    to_frame = cv2.invertAffineTransform(box.crop_matrix(1))  # box fractions (0..1) -> frame pixels
+    to_frame = cv2.invertAffineTransform(box.box_matrix())  # box fractions (0..1) -> frame pixels
     points = BOX_POINTS @ to_frame[:, :2].T + to_frame[:, 2]
     # A threshold as large as the face makes every point an inlier, so the fit is the least-squares one over all
     # five (smooth in the box) rather than a random subset's.

@@ -155,9 +155,11 @@ def test_template_eyes_land_on_the_portraits_eyes(portrait):
     frame, box = portrait
     face = restore.aligned_face(frame, box)
     cascade = cv2.CascadeClassifier(str(HAAR_EYE))
-    eyes = cascade.detectMultiScale(cv2.cvtColor(face[:300], cv2.COLOR_BGR2GRAY), 1.1, 5, minSize=(40, 40))
-    centres = sorted((x + w / 2, y + h / 2) for x, y, w, h in eyes)
-    assert len(centres) == 2, eyes
+    eyes, _, weights = cascade.detectMultiScale3(cv2.cvtColor(face[:300], cv2.COLOR_BGR2GRAY), 1.1, 5,
+                                                 minSize=(40, 40), outputRejectLevels=True)
+    assert len(eyes) >= 2, eyes
+    strongest = eyes[np.argsort(np.ravel(weights))[-2:]]  # the cascade's two most certain eyes
+    centres = sorted((x + w / 2, y + h / 2) for x, y, w, h in strongest)
     distance = np.hypot(*(np.array(centres) - restore.FFHQ_TEMPLATE[:2]).T)
     assert distance.max() < 0.06 * restore.RESTORE_SIZE, centres
 
@@ -235,6 +237,6 @@ def test_enhance_in_the_pipeline_restores_only_the_lower_face(restorer_file, por
 def test_enhance_auto_stays_off_on_the_cpu(tmp_path):
     speech = cut_speech(tmp_path / "s.wav", 0.2, start=4.0)
     stages = []
-    generate(PORTRAIT, tmp_path / "out.mp4", audio_path=speech, config=LipSyncConfig(detector="haar"),
+    generate(PORTRAIT, tmp_path / "out.mp4", audio_path=speech, config=LipSyncConfig(detector="haar", device="cpu"),
              progress=lambda fraction, stage: stages.append(stage))
     assert "generate" in stages and "enhance" not in stages
