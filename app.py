@@ -160,6 +160,7 @@ class Speed:
 
     assumed = {"cpu": 1 / 25, "cuda": 1 / 150}
     hd_mouth = {"cpu": 2.0, "cuda": 0.025}  # GFPGAN per frame: 2 CPU cores, one GPU
+    start_seconds = 3.0  # speech, detection and the first batch, before the guess has a measurement
 
     def __init__(self) -> None:
         self.measured: dict[tuple[str, bool], float] = {}
@@ -175,7 +176,8 @@ class Speed:
         device, enhanced = kind = self._kind(config)
         if kind in self.measured:
             return frames * self.measured[kind], True
-        return frames * (self.assumed[device] + (self.hd_mouth[device] if enhanced else 0.0)), False
+        per_frame = self.assumed[device] + (self.hd_mouth[device] if enhanced else 0.0)
+        return self.start_seconds + frames * per_frame, False
 
     def record(self, result: Result, config: LipSyncConfig) -> None:
         kind = self._kind(config)
@@ -226,7 +228,7 @@ def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow:
                            progress)
     except Exception as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
-        if isinstance(exc, CheckpointError) and WEIGHTS.missing:
+        if isinstance(exc, CheckpointError) and WEIGHTS.checked.wait(5) and WEIGHTS.missing:
             message = WEIGHTS.problem()
         elif isinstance(exc, LipSyncError):
             message = str(exc)
@@ -316,6 +318,7 @@ def preview_faces(face: str | None, detector: str, align_roll: bool, box: str):
     except LipSyncError as exc:
         return video, None, gr.update(choices=_face_choices(range(1)), value=0), f"⚠️ {exc}"
     numbered = sorted(sorted(range(len(boxes)), key=lambda n: -boxes[n].w * boxes[n].h)[:NUMBERED_FACES])
+    frame = frame.copy()  # a video's decoded frame may be a read-only view
     _draw_numbers(frame, [(number, boxes[number]) for number in numbered])
     return (video, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), gr.update(choices=_face_choices(numbered or range(1)), value=0),
             _faces_note(len(boxes), len(numbered)))
@@ -443,13 +446,15 @@ def build_app() -> gr.Blocks:
                 result = gr.Video(label="Result", format=None, interactive=False, height=480, elem_id="result")
                 status = gr.Markdown(elem_id="status")
 
+        estimate_inputs = [face, mode, text, audio, slow, controls["enhance"]]
         for button, run, words in ((text_button, generate_from_text, [face, text, lang, slow]),
                                    (audio_button, generate_from_audio, [face, audio])):
             button.click(queue_note, running, [status, running], queue=False, api_name=False,
                          trigger_mode="multiple", show_progress="hidden").then(
                 run, words, [result, status], inputs_kwargs=controls, api_name=run.__name__,
                 show_progress_on=[result], trigger_mode="always_last").then(
-                lambda: False, None, running, queue=False, api_name=False, show_progress="hidden")
+                lambda *words: (False, estimate(*words)), estimate_inputs, [running, estimate_note], queue=False,
+                api_name=False, show_progress="hidden")  # the estimate now from the measured speed
 
         for trigger in (face.change, controls["detector"].change, controls["align_roll"].change,
                         controls["box"].submit):
@@ -459,7 +464,7 @@ def build_app() -> gr.Blocks:
         text_tab.select(lambda: "text", None, mode, queue=False, api_name=False)
         audio_tab.select(lambda: "audio", None, mode, queue=False, api_name=False)
         gr.on([face.change, mode.change, text.change, audio.change, slow.change, controls["enhance"].change],
-              estimate, [face, mode, text, audio, slow, controls["enhance"]], estimate_note, api_name=False,
+              estimate, estimate_inputs, estimate_note, api_name=False,
               queue=False, show_progress="hidden", trigger_mode="always_last")
 
         poll = gr.Timer(2.0)
