@@ -99,6 +99,9 @@ def open_with_haar(page: Page, url: str) -> None:
 
 
 def upload_face(page: Page, path: Path) -> None:
+    loaded = page.locator("#face").get_by_label("Clear")
+    if loaded.count():  # a face is there already: take it away first, as a person would
+        loaded.click()
     page.locator("#face input[type=file]").set_input_files(str(path))
     expect(page.locator("#face")).to_contain_text(path.name)
 
