@@ -55,27 +55,17 @@ QUEUED = "Queued: this request starts when the one running now is done."
 # The example tables wrap their words at any width instead of scrolling sideways or cutting them off.
 CSS = """
 #example-text table, #example-audio table { table-layout: fixed; width: 100%; }
-#example-text th, #example-text td, #example-audio th, #example-audio td { white-space: normal; overflow-wrap: anywhere; }
+#example-text th, #example-text td, #example-audio th, #example-audio td {
+    white-space: normal; overflow-wrap: anywhere; }
 """
 
 
-class OpenRadio(gr.Radio):
-    """A radio that hands any value on: one outside its choices (only the API can send one) is then refused by
-    lipsync.options in the app's own words, instead of by Gradio with a traceback in the server log."""
-
-    is_template = True
-
-    def preprocess(self, payload):
-        return payload
-
-
-class OpenDropdown(gr.Dropdown):
-    """A dropdown that hands any value on, for the same reason as OpenRadio."""
-
-    is_template = True
-
-    def preprocess(self, payload):
-        return payload
+def open_choices(component: gr.Radio | gr.Dropdown) -> gr.Radio | gr.Dropdown:
+    """Let a radio or dropdown hand any value on: one outside its choices (only the API can send one) is then
+    refused by lipsync.options in the app's own words, instead of by Gradio with a traceback in the server log.
+    (Per instance: a subclass would make Gradio write an app.pyi stub beside this file.)"""
+    component.preprocess = lambda payload: payload
+    return component
 
 
 class Weights:
@@ -307,21 +297,21 @@ def preview_faces(face: str | None, detector: str, align_roll: bool, box: str):
     """The face as uploaded (a video plays), and its first frame with the faces found numbered as 'Which face'
     counts them, with the choices to match."""
     video = gr.update(value=face, visible=True) if _is_video(face) else gr.update(value=None, visible=False)
+    only_the_first = gr.update(choices=_face_choices(range(1)), value=0)
     if not face:
-        return video, None, gr.update(choices=_face_choices(range(1)), value=0), ""
+        return video, None, only_the_first, ""
     try:
         config = options.to_config({"detector": detector, "align_roll": align_roll, "box": box})
         frame, boxes = pipeline.find_faces(face, config)
-    except CheckpointError as exc:
-        hint = f" Choose *{FINDERS[1][0]}* under Options, which needs no download." if detector == "s3fd" else ""
-        return video, None, gr.update(choices=_face_choices(range(1)), value=0), f"⚠️ {exc}{hint}"
     except LipSyncError as exc:
-        return video, None, gr.update(choices=_face_choices(range(1)), value=0), f"⚠️ {exc}"
+        needs_s3fd = isinstance(exc, CheckpointError) and detector == "s3fd"
+        hint = f" Choose *{FINDERS[1][0]}* under Options, which needs no download." if needs_s3fd else ""
+        return video, None, only_the_first, f"⚠️ {exc}{hint}"
     numbered = sorted(sorted(range(len(boxes)), key=lambda n: -boxes[n].w * boxes[n].h)[:NUMBERED_FACES])
     frame = frame.copy()  # a video's decoded frame may be a read-only view
     _draw_numbers(frame, [(number, boxes[number]) for number in numbered])
-    return (video, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), gr.update(choices=_face_choices(numbered or range(1)), value=0),
-            _faces_note(len(boxes), len(numbered)))
+    choices = gr.update(choices=_face_choices(numbered), value=0) if numbered else only_the_first
+    return video, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), choices, _faces_note(len(boxes), len(numbered))
 
 
 def _is_video(path: str | None) -> bool:
@@ -345,7 +335,7 @@ def _draw_numbers(frame, numbered) -> None:
 
 def _faces_note(found: int, numbered: int) -> str:
     if not found:
-        return "⚠️ No face found here: try the other face finder, or give a fixed face box under Options → Advanced."
+        return "⚠️ No face found here: try the other face finder, or a fixed face box under Options → Advanced."
     if found > numbered:
         return f"{found} faces found; the {numbered} largest are numbered, and {found - numbered} more are not."
     return f"{found} face{'s' if found != 1 else ''} found."
@@ -364,18 +354,18 @@ def _options_panel() -> dict[str, gr.components.Component]:
     with gr.Accordion("Options", open=False, elem_id="options"):
         gr.Markdown("**Which face**")
         with gr.Row():
-            face_index = OpenDropdown(_face_choices(range(1)), value=DEFAULTS.face_index, label="Which face",
+            face_index = gr.Dropdown(_face_choices(range(1)), value=DEFAULTS.face_index, label="Which face",
                                       allow_custom_value=True, info="As numbered in the preview; 0 is the largest.")
-            detector = OpenRadio(FINDERS, value=DEFAULTS.detector, label="Face finder", elem_id="detector",
+            detector = gr.Radio(FINDERS, value=DEFAULTS.detector, label="Face finder", elem_id="detector",
                                  info="Haar is quick and needs no download; S3FD finds turned and small faces.")
         align_roll = gr.Checkbox(value=DEFAULTS.align_roll, label="Straighten tilted heads",
                                  info="The model sees the head upright; the mouth is turned back to fit.")
         gr.Markdown("**Quality**")
         with gr.Row():
-            checkpoint = OpenDropdown(MODELS, value=DEFAULTS.checkpoint, label="Model",
+            checkpoint = gr.Dropdown(MODELS, value=DEFAULTS.checkpoint, label="Model",
                                       info="The GAN model draws a sharper mouth; the other follows the sound a "
                                            "little more closely.")
-            enhance = OpenRadio(ENHANCERS, value=DEFAULTS.enhance, label="HD mouth (GFPGAN)", elem_id="enhance",
+            enhance = gr.Radio(ENHANCERS, value=DEFAULTS.enhance, label="HD mouth (GFPGAN)", elem_id="enhance",
                                 info="Restores a sharp mouth: about 20-30 ms a frame on a GPU, but about 2 s a "
                                      "frame on 2 CPU cores.")
         with gr.Row():
@@ -385,10 +375,10 @@ def _options_panel() -> dict[str, gr.components.Component]:
                                        info="The mouth rests while nobody speaks.")
         gr.Markdown("**Speed**")
         with gr.Row():
-            output_size = OpenDropdown(SIZES, value=DEFAULTS.output_size, label="Output size",
+            output_size = gr.Dropdown(SIZES, value=DEFAULTS.output_size, label="Output size",
                                        allow_custom_value=True, info="Smaller is quicker; smaller inputs keep "
                                                                      "their own size.")
-            precision = OpenRadio(PRECISIONS, value=DEFAULTS.precision, label="Precision",
+            precision = gr.Radio(PRECISIONS, value=DEFAULTS.precision, label="Precision",
                                   info="Automatic takes the quickest one this device does well.")
         with gr.Accordion("Advanced", open=False, elem_id="advanced"):
             with gr.Row():
@@ -398,10 +388,12 @@ def _options_panel() -> dict[str, gr.components.Component]:
                 box = gr.Textbox("", label="Fixed face box (pixels)",
                                  info="Top bottom left right; skips face finding. Empty: find the face.")
             with gr.Row():
-                smoothing = OpenRadio(SMOOTHING, value=DEFAULTS.smoothing, label="Steadying the face box",
+                smoothing = gr.Radio(SMOOTHING, value=DEFAULTS.smoothing, label="Steadying the face box",
                                       info="Takes the jitter out of the box from frame to frame.")
-                blend = OpenRadio(BLENDS, value=DEFAULTS.blend, label="Mouth edge",
+                blend = gr.Radio(BLENDS, value=DEFAULTS.blend, label="Mouth edge",
                                   info="A soft edge hides the seam around the new mouth.")
+    for choice in (face_index, detector, checkpoint, enhance, output_size, precision, smoothing, blend):
+        open_choices(choice)
     return {"checkpoint": checkpoint, "detector": detector, "pads": pads, "smoothing": smoothing,
             "face_index": face_index, "output_size": output_size, "blend": blend, "color_match": color_match,
             "keep_silence": keep_silence, "align_roll": align_roll, "box": box, "precision": precision,
@@ -432,8 +424,8 @@ def build_app() -> gr.Blocks:
                         text = gr.Textbox(label="Text to speak", lines=4, max_length=DEFAULTS.max_text_chars,
                                           placeholder="Type what the face should say.", elem_id="text")
                         with gr.Row():
-                            lang = OpenDropdown([(f"{name} ({code})", code) for code, name in languages.items()],
-                                                value="en", label="Language")
+                            lang = open_choices(gr.Dropdown([(f"{name} ({code})", code) for code, name in
+                                                             languages.items()], value="en", label="Language"))
                             slow = gr.Checkbox(label="Speak slowly", value=False)
                         text_button = gr.Button(BUTTON.format("text"), variant="primary", elem_id="generate-text")
                     with gr.Tab("Audio", id="audio") as audio_tab:

@@ -204,8 +204,9 @@ def test_without_weights_the_app_starts_and_names_every_missing_file(tmp_path):
     offline = {"LIPSYNC_CHECKPOINT_DIR": "", "HF_HOME": str(tmp_path / "empty-hf-home"), "HF_HUB_OFFLINE": "1"}
     with serve_app(tmp_path, env=offline) as bare:
         client = Client(bare.url, verbose=False)
-        with pytest.raises(AppError, match=r"^Missing: wav2lip_gan.pth and s3fd.pth \(they could not be fetched "
-                                           r"from the Hugging Face Hub\)\. .*--checkpoint-dir .*LIPSYNC_CHECKPOINT_DIR"):
+        with pytest.raises(AppError, match=r"^Missing: wav2lip_gan.pth and s3fd.pth \(they could not be "
+                                           r"fetched from the Hugging Face Hub\)\. .*--checkpoint-dir "
+                                           r".*LIPSYNC_CHECKPOINT_DIR"):
             client.predict(handle_file(PORTRAIT), "Hello.", "en", **HAAR, api_name="/generate_from_text")
         assert "Traceback" not in bare.log.read_text()
 
