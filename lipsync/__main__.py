@@ -8,17 +8,18 @@ import sys
 from huggingface_hub.utils import logging as hf_logging
 from tqdm import tqdm
 
+from . import options
 from .config import (ALL_FACES, BLENDS, CHECKPOINT_NAMES, DETECTORS, DEVICES, ENHANCERS, PRECISIONS, SMOOTHING,
                      LipSyncConfig)
-from .errors import LipSyncError
+from .errors import LipSyncError, OptionError
 
 
 def _short_side(text: str) -> int:
     """'1080p', '1080' -> 1080."""
     try:
-        return int(text.lower().removesuffix("p"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a size such as 1080p or 720p, not {text!r}") from None
+        return options.short_side(text)
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--box", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
                         help="fixed face box in pixels; skips detection")
     parser.add_argument("--pads", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
-                        default=defaults.pads, help="margin added to the detected box (default: 0 10 0 0)")
+                        default=defaults.pads,
+                        help=f"margin added to the detected box (default: {options.as_text(defaults.pads)})")
     parser.add_argument("--smoothing", choices=SMOOTHING, default=defaults.smoothing)
     parser.add_argument("--face-index", type=int, default=defaults.face_index,
                         help=f"which face: 0 = largest, then left to right; {ALL_FACES} = all faces")
@@ -97,12 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .pipeline import generate
 
-        config = LipSyncConfig(
-            checkpoint=args.checkpoint, checkpoint_dir=args.checkpoint_dir, detector=args.detector,
-            box=tuple(args.box) if args.box else None, pads=tuple(args.pads), smoothing=args.smoothing,
-            face_index=args.face_index, blend=args.blend, color_match=args.color_match,
-            keep_silence=args.keep_silence, align_roll=args.align_roll, output_size=args.output_size, precision=args.precision, enhance=args.enhance,
-            batch_size=args.batch_size, device=args.device)
+        config = options.to_config({name: value for name, value in vars(args).items() if name in options.NAMES})
         result = generate(args.face, args.out, audio_path=args.audio, text=args.text, lang=args.lang,
                           slow=args.slow, config=config, progress=bar)
     except LipSyncError as exc:
