@@ -32,8 +32,10 @@ log = logging.getLogger("lipsync.app")
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 DEFAULTS = options.DEFAULTS
 # The words the page shows for each of the pipeline's stages.
-STAGE_LABELS = {"speech": "Preparing the speech", "detect": "Finding the face", "generate": "Moving the lips",
-                "encode": "Writing the video"}
+STAGE_LABELS = {pipeline.Stage.SPEECH: "Preparing the speech", pipeline.Stage.DETECT: "Finding the face",
+                pipeline.Stage.GENERATE: "Moving the lips",
+                pipeline.Stage.ENHANCE: "Moving the lips and restoring the face",
+                pipeline.Stage.ENCODE: "Writing the video"}
 # Choices in words; the API takes the values on the right, as the config names them.
 MODELS = [("Sharper face (Wav2Lip GAN)", "wav2lip_gan"), ("Closest lip sync (Wav2Lip)", "wav2lip")]
 FINDERS = [("Accurate (S3FD, 90 MB download)", "s3fd"), ("Quick, no download (Haar)", "haar")]

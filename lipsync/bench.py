@@ -157,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         portrait, video = args.media / "monalisa.png", args.media / "talking_head.mp4"
         speech = speech_clip(args.media, seconds, folder)
         rows: list[tuple[str, str]] = []
+
+        def show(name: str, value: str) -> None:
+            """Keep the row for the table, and print it now: a run cut short still shows what it measured."""
+            rows.append((name, value))
+            print(f"{name}: {value}", flush=True)
+
         figures: dict[str, float | int | str] = {"device": device, "device_name": device_name(device),
                                                  "batch_size": size, "precision": precision,
                                                  "speech_seconds": seconds}
@@ -165,25 +171,25 @@ def main(argv: list[str] | None = None) -> int:
         plain = Wav2Lip().to(device).eval()
         plain.load_state_dict(checkpoints.wav2lip_state_dict(Path(ckpt) / "wav2lip_gan.pth"))
         figures["plain_model_fps"] = model_fps(plain, device, size, batches)
-        rows.append(("generator alone, plain fp32", f"{figures['plain_model_fps']:.1f} frames/s"))
+        show("generator alone, plain fp32", f"{figures['plain_model_fps']:.1f} frames/s")
         for name in precisions(device):
             fast = checkpoints.load_generator(base.checkpoint, device, ckpt, DTYPES[name])
             figures[f"model_fps_{name}"] = model_fps(fast, device, size, batches, DTYPES[name])
-            rows.append((f"generator alone, folded BN + channels_last, {name}",
-                         f"{figures[f'model_fps_{name}']:.1f} frames/s"))
+            show(f"generator alone, folded BN + channels_last, {name}",
+                 f"{figures[f'model_fps_{name}']:.1f} frames/s")
         figures["model_fps"] = figures[f"model_fps_{precision}"]
 
         def case(key: str, label: str, face_path: Path, config: LipSyncConfig, speech_path: Path = speech) -> None:
             figures[f"{key}_fps"], _ = end_to_end_fps(face_path, speech_path, config, folder)
             figures[f"{key}_vs_model"] = figures[f"{key}_fps"] / figures["model_fps"]
-            rows.append((label, f"{figures[f'{key}_fps']:.1f} frames/s = {figures[f'{key}_vs_model']:.2f}x "
-                                f"generator ({precision})"))
+            show(label, f"{figures[f'{key}_fps']:.1f} frames/s = {figures[f'{key}_vs_model']:.2f}x "
+                 f"generator ({precision})")
 
         end_to_end_fps(portrait, speech, base, folder)  # warm caches (detector, mel basis) before timing
         passes = detect.cache_info().misses
         case("still", f"still portrait + {seconds:g} s speech, end to end", portrait, base)
         figures["detections_second_call"] = detect.cache_info().misses - passes
-        rows.append(("detection passes on the repeated request", str(figures["detections_second_call"])))
+        show("detection passes on the repeated request", str(figures["detections_second_call"]))
         if device == "cpu" and precision != "fp32":
             case("still_fp32", f"  the same in fp32 (vs the {precision} generator)", portrait,
                  base.replace(precision="fp32"))
@@ -205,11 +211,11 @@ def main(argv: list[str] | None = None) -> int:
             result = generate(video_720, folder / "720.mp4", audio_path=speech_clip(args.media, 10.0, folder),
                               config=s3fd)
             figures["video_720p_10s_seconds"] = time.perf_counter() - started
-            rows.append((f"{result.width}x{result.height} video + 10 s speech, S3FD, end to end",
-                         f"{figures['video_720p_10s_seconds']:.2f} s"))
+            show(f"{result.width}x{result.height} video + 10 s speech, S3FD, end to end",
+                 f"{figures['video_720p_10s_seconds']:.2f} s")
         figures["s3fd_ms_per_frame"] = s3fd_ms_per_frame(video, ckpt, device, 32 if args.quick else 64)
-        rows.append(("S3FD alone per searched frame (random weights, top-k bounded)",
-                     f"{figures['s3fd_ms_per_frame']:.1f} ms"))
+        show("S3FD alone per searched frame (random weights, top-k bounded)",
+             f"{figures['s3fd_ms_per_frame']:.1f} ms")
 
         restorer_ckpt = args.checkpoint_dir or str(testing.write_random_restorer(ckpt).parent)
         enhance_speech = speech_clip(args.media, 1.0 if device == "cpu" else seconds, folder)
@@ -220,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         figures["enhance_fps"], _ = end_to_end_fps(portrait, enhance_speech, plain_config.replace(enhance="gfpgan"),
                                                    folder)
         figures["enhance_ms_per_frame"] = 1000 / figures["enhance_fps"] - 1000 / figures["enhance_off_fps"]
-        rows.append((f"still portrait, {frames} frames, enhance gfpgan / none",
-                     f"{figures['enhance_fps']:.2f} / {figures['enhance_off_fps']:.1f} frames/s: "
-                     f"+{figures['enhance_ms_per_frame']:.0f} ms a frame"))
+        show(f"still portrait, {frames} frames, enhance gfpgan / none",
+             f"{figures['enhance_fps']:.2f} / {figures['enhance_off_fps']:.1f} frames/s: "
+             f"+{figures['enhance_ms_per_frame']:.0f} ms a frame")
 
         speech_10 = speech_clip(args.media, 10.0, folder)
         speech_60 = speech_clip(args.media, 60.0, folder)
@@ -231,10 +237,10 @@ def main(argv: list[str] | None = None) -> int:
                                                                                  speech_10)):
             figures[key] = peak_rss_mb(face_path, speech_path, base)
         figures["rss_growth"] = figures["rss_60s_mb"] / figures["rss_10s_mb"]
-        rows.append(("peak RSS while generating, still + 10 s / 60 s speech",
-                     f"{figures['rss_10s_mb']:.0f} MB / {figures['rss_60s_mb']:.0f} MB = {figures['rss_growth']:.2f}x"))
-        rows.append(("peak RSS, 704x1216 / 1080x1920 video + 10 s speech",
-                     f"{figures['rss_video_mb']:.0f} MB / {figures['rss_video_1080x1920_mb']:.0f} MB"))
+        show("peak RSS while generating, still + 10 s / 60 s speech",
+             f"{figures['rss_10s_mb']:.0f} MB / {figures['rss_60s_mb']:.0f} MB = {figures['rss_growth']:.2f}x")
+        show("peak RSS, 704x1216 / 1080x1920 video + 10 s speech",
+             f"{figures['rss_video_mb']:.0f} MB / {figures['rss_video_1080x1920_mb']:.0f} MB")
 
     width = max(len(name) for name, _ in rows)
     print(f"device: {figures['device_name']}, {precision}, batch {size}, torch threads {torch.get_num_threads()}")
