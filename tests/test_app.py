@@ -229,8 +229,12 @@ def test_gpu_slot_is_sized_from_the_frames_to_generate(tmp_path):
                                 tmp_path / "out.mp4", None)
 
     short, long = cut_speech(tmp_path / "short.wav", 2.0), cut_speech(tmp_path / "long.wav", 42.0)
-    assert slot(PORTRAIT, short) == app.GPU_BASE_SECONDS + 50 // app.GPU_FRAMES_PER_SECOND  # 2 s at 25 fps
-    assert slot(PORTRAIT, long) == app.GPU_BASE_SECONDS + 1050 // app.GPU_FRAMES_PER_SECOND
+    # The defaults restore the face on a GPU (enhance auto): the slower rate; without it, the faster one.
+    assert slot(PORTRAIT, short) == app.GPU_BASE_SECONDS + 50 // app.GPU_RESTORED_FRAMES_PER_SECOND  # 2 s, 25 fps
+    assert slot(PORTRAIT, long) == app.GPU_BASE_SECONDS + 1050 // app.GPU_RESTORED_FRAMES_PER_SECOND
+    plain = app.DEFAULTS.replace(enhance="none")
+    assert app._gpu_seconds(str(PORTRAIT), str(long), None, "en", False, plain, tmp_path / "out.mp4", None) == (
+        app.GPU_BASE_SECONDS + 1050 // app.GPU_FRAMES_PER_SECOND)
     assert slot(PORTRAIT, text="A sentence to speak. " * 40) > slot(PORTRAIT, text="Hi.")
     assert slot(PORTRAIT, tmp_path / "missing.wav") == app.GPU_BASE_SECONDS  # the call itself will explain
 
