@@ -72,7 +72,7 @@ def render(request: Request, generator: MouthGenerator, restorer, out: Path, pro
 
 
 def _fix_still_faces(request: Request, generator: MouthGenerator) -> list[np.ndarray] | None:
-    """For a still: its crops, cut once from the full-colour image (as the model was trained), and encoded once."""
+    """For a still: its crops, cut once from the full-color image (as the model was trained), and encoded once."""
     if not request.source.is_still or not request.plan[0]:
         return None
     crops = [blend.crop_face(request.source.still, box) for box in request.plan[0]]

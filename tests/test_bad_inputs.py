@@ -101,8 +101,8 @@ def assert_works(run: Run, duration: float, size: tuple[int, int] | None = None,
     return assert_valid_mp4(run.out, duration, size, fps)
 
 
-def one_colour_png(path: Path, width: int, height: int) -> Path:
-    """A valid 1-bit PNG of one colour, written row by row: huge in pixels, tiny on disk and in memory."""
+def one_color_png(path: Path, width: int, height: int) -> Path:
+    """A valid 1-bit PNG of one color, written row by row: huge in pixels, tiny on disk and in memory."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -186,7 +186,7 @@ def test_one_pixel_image(tmp_path, speech, temp_root):
 
 
 def test_huge_image_is_refused_from_its_header(tmp_path, speech, temp_root, monkeypatch):
-    huge = one_colour_png(tmp_path / "huge.png", 10_000, 10_000)
+    huge = one_color_png(tmp_path / "huge.png", 10_000, 10_000)
     assert huge.stat().st_size < 1_000_000
     run = run_cli(tmp_path, huge, tmp_path / "out.mp4", "--audio", speech)
     message = assert_refused(run, "'huge.png' is 10000×10000", "the limit is 40,000,000 pixels")
@@ -207,7 +207,7 @@ def test_huge_image_is_refused_from_its_header(tmp_path, speech, temp_root, monk
 
 def test_image_beyond_pillows_own_bomb_limit(tmp_path, speech, temp_root):
     """Pillow itself raises (not warns) past 2× its limit; that must still be one clear line."""
-    giant = one_colour_png(tmp_path / "giant.png", 20_000, 20_000)
+    giant = one_color_png(tmp_path / "giant.png", 20_000, 20_000)
     run = run_cli(tmp_path, giant, tmp_path / "out.mp4", "--audio", speech)
     message = assert_refused(run, "'giant.png' has 400,000,000 pixels; the limit is 40,000,000 pixels.")
     refused_in_process(FaceError, message, giant, tmp_path / "out.mp4", audio_path=speech)

@@ -9,8 +9,8 @@ import torch
 
 from conftest import PORTRAIT, cut_speech
 from lipsync import LipSyncConfig, audio, blend, inference
-from lipsync.geometry import FaceBox
 from lipsync.errors import OptionError
+from lipsync.geometry import FaceBox
 
 PORTRAIT_BOX = (60, 230, 80, 220)
 NO_BF16 = "this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is refused here"
@@ -23,7 +23,7 @@ def real_inputs(tmp_path_factory):
     image = cv2.imread(str(PORTRAIT))
     top, bottom, left, right = PORTRAIT_BOX
     crops = [blend.crop_face(image, FaceBox((left + right) / 2 + shift, (top + bottom) / 2, right - left,
-                                                bottom - top)) for shift in range(16)]
+                                           bottom - top)) for shift in range(16)]
     speech = audio.load_speech(cut_speech(folder / "s.wav", 1.0, start=4.0), folder, 120.0)
     mel = audio.melspectrogram(speech.samples)
     return crops, [audio.mel_window(mel, 25.0, index) for index in range(16)]

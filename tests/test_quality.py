@@ -52,7 +52,7 @@ def codec_tolerance(image: np.ndarray, tmp_path: Path, rate: str = "25"):
 
 
 def change(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-pixel mean absolute difference over the colour channels."""
+    """Per-pixel mean absolute difference over the color channels."""
     return np.abs(a.astype(np.float32) - b.astype(np.float32)).mean(axis=2)
 
 
