@@ -77,9 +77,9 @@ def detect_video(path: Path, output_size: int, align_roll: bool = True):
 
 
 def polygon(box: FaceBox) -> np.ndarray:
-    """The corners of a (rotated) box in frame pixels: the crop's corners mapped back."""
-    inverse = cv2.invertAffineTransform(box.crop_matrix(96))
-    corners = np.array([[0, 0, 1], [96, 0, 1], [96, 96, 1], [0, 96, 1]], np.float64)
+    """The corners of a (rotated) box in frame pixels: the box's own corners mapped back."""
+    inverse = cv2.invertAffineTransform(box.box_matrix())
+    corners = np.array([[0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], np.float64)
     return corners @ inverse.T
 
 
