@@ -78,8 +78,15 @@ def batch_size(config: LipSyncConfig, device: str) -> int:
 
 def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio_path: str | os.PathLike | None = None,
              text: str | None = None, lang: str = "en", slow: bool = False, config: LipSyncConfig = LipSyncConfig(),
-             progress: ProgressFn | None = None) -> Result:
-    """Make `out_path` (MP4) where the face in `face_path` speaks `audio_path`, or `text` in `lang`."""
+             progress: ProgressFn | None = None, on_segment: video.SegmentFn | None = None) -> Result:
+    """Make `out_path` (MP4) where the face in `face_path` speaks `audio_path`, or `text` in `lang`.
+
+    on_segment, for a preview while the video is made: called with each MPEG-TS segment (H.264 + AAC, about
+    video.SEGMENT_SECONDS long, the last one shorter) cut from the same encode as soon as it is complete, in order,
+    the last one before generate returns; joined byte for byte they play as the whole video. It runs on a watcher
+    thread, never concurrently with itself. The file lies in the request's work folder, removed when generate
+    returns: read, copy or move it (it is not touched again) before the callback returns. An exception raised by
+    on_segment stops the request and is raised by generate. Without it, no segments are made."""
     started = time.perf_counter()
     if (audio_path is None) == (text is None):
         raise LipSyncError("Give either a speech recording or a text to speak, not both or neither.")
@@ -108,7 +115,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
                     else np.ones(n_out, np.float32))
         encoded = work / "out.mp4"
         synced = _render(source, plan, n_out, mel, strength, model, device, config, encoded, speech.mux_path,
-                         work, progress)
+                         work, progress, on_segment)
         _report(progress, "encode", 1.0)
         video.place_output(encoded, out_path)
     return Result(out_path, speech.duration, n_out, fps, source.width, source.height, synced,
@@ -301,7 +308,7 @@ def _frames(source: video.FaceInput, n_out: int, n_src: int, work: Path, timeout
 
 def _render(source: video.FaceInput, plan: list[list[face.FaceBox]], n_out: int, mel: np.ndarray,
             strength: np.ndarray, model: torch.nn.Module, device: str, config: LipSyncConfig, out: Path,
-            speech_path: Path, work: Path, progress: ProgressFn | None) -> int:
+            speech_path: Path, work: Path, progress: ProgressFn | None, on_segment: video.SegmentFn | None) -> int:
     """Decode, generate and encode in three overlapping stages joined by bounded queues."""
     fps = float(source.fps)
     n_src = len(plan)
@@ -310,7 +317,8 @@ def _render(source: video.FaceInput, plan: list[list[face.FaceBox]], n_out: int,
     generated: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
     running = threading.Event()
     running.set()
-    encoder = video.Encoder(out, source.width, source.height, source.fps, speech_path, config.subprocess_timeout)
+    encoder = video.Encoder(out, source.width, source.height, source.fps, speech_path, config.subprocess_timeout,
+                            on_segment)
 
     def decode() -> None:
         for index, frame in enumerate(_frames(source, n_out, n_src, work, config.subprocess_timeout)):
