@@ -81,10 +81,10 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
              progress: ProgressFn | None = None, on_segment: video.SegmentFn | None = None) -> Result:
     """Make `out_path` (MP4) where the face in `face_path` speaks `audio_path`, or `text` in `lang`.
 
-    on_segment, for a preview while the video is made: called with each MPEG-TS segment (H.264 + AAC, about
-    video.SEGMENT_SECONDS long, the last one shorter) cut from the same encode as soon as it is complete, in order,
-    the last one before generate returns; joined byte for byte they play as the whole video. It runs on a watcher
-    thread, never concurrently with itself. The file lies in the request's work folder, removed when generate
+    on_segment, for a preview while the video is made: called with each MPEG-TS segment (H.264 + AAC; the first
+    video.FIRST_SEGMENT_SECONDS long so the preview starts sooner, then video.SEGMENT_SECONDS each, the last one
+    shorter) cut from the same encode as soon as it is complete, in order, the last one before generate returns;
+    joined byte for byte they play as the whole video. It runs on a watcher thread, never concurrently with itself. The file lies in the request's work folder, removed when generate
     returns: read, copy or move it (it is not touched again) before the callback returns. An exception raised by
     on_segment stops the request and is raised by generate. Without it, no segments are made."""
     started = time.perf_counter()

@@ -25,6 +25,7 @@ CODEC_ARGS = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt"
               "-c:a", "aac", "-b:a", "160k"]
 ENCODER_ARGS = [*CODEC_ARGS, "-movflags", "+faststart"]
 SEGMENT_SECONDS = 2
+FIRST_SEGMENT_SECONDS = 1  # shorter, so the preview starts sooner; the cuts are then at 1, 3, 5 … s
 SEGMENT_FOLDER = "segments"  # beside the MP4
 SEGMENT_LIST = "list.txt"  # the segment muxer adds a line here when a segment is closed
 SEGMENT_POLL_SECONDS = 0.05
@@ -203,12 +204,15 @@ class Encoder:
             # specification holds only names we choose (its own escaping rules never meet a user's path).
             outputs = (f"[f=mp4:movflags=+faststart]file:{_tee_escape(out_path.name)}|"
                        f"[f=segment:segment_format=mpegts:segment_time={SEGMENT_SECONDS}:"
+                       f"segment_time_delta={SEGMENT_SECONDS - FIRST_SEGMENT_SECONDS}:"
                        f"segment_list={SEGMENT_FOLDER}/{SEGMENT_LIST}:segment_list_type=flat]"
                        f"{SEGMENT_FOLDER}/segment%05d.ts")
-            # A keyframe every SEGMENT_SECONDS, where the segment muxer can cut; audio strictly interleaved with
-            # the video (no read-ahead), so each segment carries its own seconds of audio.
-            self.process = media.popen([*inputs, *CODEC_ARGS, "-force_key_frames",
-                                        f"expr:gte(t,n_forced*{SEGMENT_SECONDS})", "-max_interleave_delta", "0",
+            # A keyframe at each cut, and the segment muxer cuts at the first keyframe within segment_time_delta
+            # of its next multiple of segment_time, so at these and never at one x264 adds on a scene change.
+            # Audio strictly interleaved with the video (no read-ahead): each segment carries its own audio.
+            cuts = f"{FIRST_SEGMENT_SECONDS}+(n_forced-1)*{SEGMENT_SECONDS}"
+            self.process = media.popen([*inputs, *CODEC_ARGS, "-force_key_frames", f"expr:gte(t,{cuts})",
+                                        "-max_interleave_delta", "0",
                                         "-f", "tee", outputs],
                                        stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=out_path.parent)
         self._watchdog = media.Watchdog(self.process, timeout)

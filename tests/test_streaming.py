@@ -1,7 +1,7 @@
-"""The streaming preview: MPEG-TS segments cut from the one encode while frames arrive, handed over in order; joined,
-they play as the whole video with continuous audio, and the final MP4 is unchanged in kind and length."""
+"""The streaming preview: MPEG-TS segments cut from the one encode while frames arrive (a short first one, then
+about 2 s each), handed over in order; joined, they play as the whole video with continuous audio, and the final MP4
+is unchanged in kind and length."""
 
-import math
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +21,8 @@ RATE = 16000  # the speech sample's own rate, kept for the comparison
 # Small batches: the generator can run ahead of the encoder by at most a batch plus the queues, so the first segment
 # is seen before the last frame is generated on a fast device too.
 CONFIG = LipSyncConfig(detector="haar", batch_size=8)
+# Where the segments should be cut: after a short first one, every SEGMENT_SECONDS (here 1 and 3 s).
+CUTS = list(np.arange(video.FIRST_SEGMENT_SECONDS, SECONDS, video.SEGMENT_SECONDS))
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,7 @@ def best_lag(reference: np.ndarray, signal: np.ndarray, start: int, length: int,
 def test_segments_arrive_in_order_while_frames_are_still_being_generated(streamed):
     events = streamed["events"]
     names = [event[1] for event in events if event[0] == "segment"]
-    assert len(names) == math.ceil(SECONDS / video.SEGMENT_SECONDS) == 3
+    assert len(names) == len(CUTS) + 1 == 3
     assert names == sorted(names) and len(set(names)) == len(names)
     first = events.index(("segment", names[0]))
     generating = [i for i, event in enumerate(events) if event[:2] == ("progress", "generate")]
@@ -86,7 +88,7 @@ def test_segments_arrive_in_order_while_frames_are_still_being_generated(streame
     assert events.index(("segment", names[-1])) < events.index(("returned",))
 
 
-def test_each_segment_is_two_seconds_of_video_with_its_audio_from_a_keyframe(streamed):
+def test_segments_are_cut_on_time_and_start_with_a_keyframe_and_their_audio(streamed):
     counts = []
     for segment in streamed["segments"]:
         info = probe(segment)
@@ -103,8 +105,7 @@ def test_each_segment_is_two_seconds_of_video_with_its_audio_from_a_keyframe(str
         tolerance = 1024 / RATE + 2 / FPS + 1e-6
         assert abs(audio_start - video_start) <= tolerance, (audio_start, video_start)
         assert abs(audio_end - (video_start + len(frames) / FPS)) <= tolerance, (audio_end, video_start)
-    step = video.SEGMENT_SECONDS * FPS
-    assert counts == [step, step, round(SECONDS * FPS) - 2 * step]
+    assert counts == [round((end - start) * FPS) for start, end in zip([0, *CUTS], [*CUTS, SECONDS])] == [25, 50, 50]
 
 
 def test_joined_segments_play_as_the_whole_video(streamed):
@@ -134,7 +135,7 @@ def test_joined_audio_is_the_speech_without_gaps_or_repeats(streamed):
     assert residual < 0.1, residual
     # Either side of each join, the audio lines up with the speech at exactly the same shift.
     padded = np.pad(joined, (0, 2 * RATE))
-    for join in np.arange(1, len(streamed["segments"])) * video.SEGMENT_SECONDS:
+    for join in CUTS:
         at = int(join * RATE)
         for start in (at - window, at):
             lag, score = best_lag(speech, padded, start, window, range(offset - 2000, offset + 2000))
@@ -192,6 +193,20 @@ def test_an_odd_output_name_is_kept_literally_with_segments(tmp_path, short_spee
     assert_valid_mp4(tmp_path / name, SECONDS, (64, 64), FPS)
 
 
+def test_a_scene_change_keyframe_does_not_cut_a_segment(tmp_path, short_speech):
+    rng = np.random.default_rng(1)
+    scenes = [rng.integers(0, 256, (96, 64), np.uint8), np.full((96, 64), 200, np.uint8)]
+    change = round(2.2 * FPS)  # between the cuts at 1 and 3 s, far enough from the first for x264 to add an IDR
+    encoder = video.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(FPS), short_speech, timeout=60,
+                            on_segment=lambda path: shutil.copy(path, tmp_path))
+    for index in range(round(SECONDS * FPS)):
+        encoder.write(scenes[index >= change])
+    encoder.finish()
+    frames = [video_frames(tmp_path / f"segment{number:05d}.ts") for number in range(3)]
+    assert [len(segment) for segment in frames] == [25, 50, 50]
+    assert frames[1][change - 25]["key_frame"] == "1"  # x264 did add one there, inside the second segment
+
+
 class Refused(Exception):
     pass
 
@@ -220,7 +235,7 @@ def test_generate_raises_what_on_segment_raised_and_cleans_up(tmp_path, monkeypa
     root = tmp_path / "temp-root"
     root.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(root))
-    speech = cut_speech(tmp_path / "speech.wav", 3.0)
+    speech = cut_speech(tmp_path / "speech.wav", 2.0)
 
     def refuse(path: Path) -> None:
         raise Refused(path.name)
