@@ -184,8 +184,9 @@ def place_output(encoded: Path, path: str | os.PathLike) -> None:
 class Encoder:
     """One ffmpeg process: raw I420 frames on stdin, the speech file as audio, an H.264/AAC MP4 out.
 
-    With on_segment, the same encode is also cut into MPEG-TS segments of SEGMENT_SECONDS (H.264 + AAC, a keyframe
-    at each cut) while frames arrive; each closed segment is handed to on_segment, in order, from a watcher thread.
+    With on_segment, the same encode is also cut into MPEG-TS segments (H.264 + AAC, a keyframe at each cut: the
+    first FIRST_SEGMENT_SECONDS long, then SEGMENT_SECONDS each) while frames arrive; each closed segment is handed
+    to on_segment, in order, from a watcher thread.
     """
 
     def __init__(self, out_path: Path, width: int, height: int, fps: Fraction, audio_path: Path, timeout: float,
@@ -199,7 +200,7 @@ class Encoder:
             self.process = media.popen([*inputs, *ENCODER_ARGS, media.tool_path(out_path)],
                                        stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         else:
-            self._segments = _SegmentWatcher(out_path.parent / SEGMENT_FOLDER, on_segment)
+            (out_path.parent / SEGMENT_FOLDER).mkdir()
             # One encode, two muxers (tee): the MP4 and the segments. Run in the MP4's folder so the tee
             # specification holds only names we choose (its own escaping rules never meet a user's path).
             outputs = (f"[f=mp4:movflags=+faststart]file:{_tee_escape(out_path.name)}|"
@@ -212,9 +213,9 @@ class Encoder:
             # Audio strictly interleaved with the video (no read-ahead): each segment carries its own audio.
             cuts = f"{FIRST_SEGMENT_SECONDS}+(n_forced-1)*{SEGMENT_SECONDS}"
             self.process = media.popen([*inputs, *CODEC_ARGS, "-force_key_frames", f"expr:gte(t,{cuts})",
-                                        "-max_interleave_delta", "0",
-                                        "-f", "tee", outputs],
+                                        "-max_interleave_delta", "0", "-f", "tee", outputs],
                                        stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=out_path.parent)
+            self._segments = _SegmentWatcher(out_path.parent / SEGMENT_FOLDER, on_segment)
         self._watchdog = media.Watchdog(self.process, timeout)
         self._stderr: list[bytes] = []
         self._drain = threading.Thread(target=lambda: self._stderr.extend(self.process.stderr), daemon=True)
@@ -290,14 +291,13 @@ class _SegmentWatcher:
     a segment is listed only once it is closed, so the callback always gets a complete file."""
 
     def __init__(self, folder: Path, on_segment: SegmentFn):
-        folder.mkdir()
         self.folder = folder
         self.on_segment = on_segment
         self.error: BaseException | None = None
         self._delivered = 0
         self._done = threading.Event()
         self._cancelled = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread = threading.Thread(target=self._watch, name="lipsync-segments", daemon=True)
         self._thread.start()
 
     def _watch(self) -> None:

@@ -5,6 +5,7 @@ is unchanged in kind and length."""
 import shutil
 import subprocess
 import tempfile
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import PORTRAIT, assert_valid_mp4, cut_speech, probe, run
-from lipsync import LipSyncConfig, generate, video
+from lipsync import LipSyncConfig, generate, media, video
+from lipsync.errors import MediaToolError
 from lipsync.pipeline import STAGES
 
 SECONDS = 5.0
@@ -229,6 +231,22 @@ def test_an_error_in_on_segment_stops_the_encode_and_is_raised(tmp_path, short_s
             encoder.abort()
             raise
     assert len(calls) == 1  # no segment after the one that failed
+
+
+def test_a_stalled_streaming_encoder_is_stopped_and_calls_back_no_more(tmp_path, short_speech, monkeypatch):
+    fake = tmp_path / "ffmpeg"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(media, "FFMPEG", str(fake))
+    calls: list[Path] = []
+    encoder = video.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(FPS), short_speech, timeout=1.0,
+                            on_segment=calls.append)
+    with pytest.raises(MediaToolError, match="Encoding the video stalled for more than 1 s"):
+        for frame in small_frames(1000):  # the pipe fills up after a few frames, then the write blocks
+            encoder.write(frame)
+    encoder.abort()
+    assert calls == []
+    assert not [thread for thread in threading.enumerate() if thread.name == "lipsync-segments"]
 
 
 def test_generate_raises_what_on_segment_raised_and_cleans_up(tmp_path, monkeypatch):
