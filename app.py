@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import mimetypes
 import os
 import shutil
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -21,57 +23,161 @@ import gradio as gr  # noqa: E402
 import spaces  # noqa: E402
 from huggingface_hub.utils import logging as hf_logging  # noqa: E402
 
-from lipsync import LipSyncConfig, LipSyncError, Result, checkpoints, pipeline, tts  # noqa: E402
-from lipsync.config import ALL_FACES, BLENDS, CHECKPOINT_NAMES, DETECTORS, SMOOTHING  # noqa: E402
-from lipsync.errors import OptionError  # noqa: E402
+from lipsync import LipSyncConfig, LipSyncError, Result, checkpoints, options, pipeline, tts  # noqa: E402
+from lipsync.config import ALL_FACES, OUTPUT_SIZES  # noqa: E402
+from lipsync.errors import CheckpointError  # noqa: E402
 
 log = logging.getLogger("lipsync.app")
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
-DEFAULTS = LipSyncConfig()
-STAGE_LABELS = {"speech": "Preparing the speech", "detect": "Finding the face", "generate": "Moving the lips",
-                "encode": "Writing the video"}
-OUTPUT_SIZES = [("Keep (up to 1080p)", 1080), ("720p", 720), ("480p", 480), ("360p", 360)]
+DEFAULTS = options.DEFAULTS
+# The words the page shows for each of the pipeline's stages.
+STAGE_LABELS = {pipeline.Stage.SPEECH: "Preparing the speech", pipeline.Stage.DETECT: "Finding the face",
+                pipeline.Stage.GENERATE: "Moving the lips",
+                pipeline.Stage.ENHANCE: "Moving the lips and restoring the face",
+                pipeline.Stage.ENCODE: "Writing the video"}
+# Choices in words; the API takes the values on the right, as the config names them.
+MODELS = [("Sharper face (Wav2Lip GAN)", "wav2lip_gan"), ("Closest lip sync (Wav2Lip)", "wav2lip")]
+FINDERS = [("Accurate (S3FD, 90 MB download)", "s3fd"), ("Quick, no download (Haar)", "haar")]
+SMOOTHING = [("Steady, quick to follow", "one_euro"), ("Steadiest (average)", "mean"), ("Off", "none")]
+BLENDS = [("Soft edge", "feather"), ("Hard edge", "hard")]
+PRECISIONS = [("Automatic", "auto"), ("Full (fp32)", "fp32"), ("bf16", "bf16"), ("fp16 (GPU)", "fp16")]
+ENHANCERS = [("Automatic (on a GPU only)", "auto"), ("Off", "none"), ("On", "gfpgan")]
+SIZES = [(f"Keep (up to {DEFAULTS.output_size}p)", DEFAULTS.output_size)] + [
+    (f"{size}p", size) for size in OUTPUT_SIZES if size < DEFAULTS.output_size]
+NUMBERED_FACES = 10  # the preview numbers at most this many faces, the largest
 # ZeroGPU slot: start-up and detection, plus generation at a conservative rate; the slot is capped by the Space.
 GPU_BASE_SECONDS = 20
 GPU_FRAMES_PER_SECOND = 40
 GPU_MAX_SECONDS = 300
 CACHE_SECONDS = 2 * 3600  # uploads and results stay downloadable this long
+WEIGHTS_RETRY_SECONDS = 5
+BUTTON = "Generate from {}"
+QUEUED = "Queued: this request starts when the one running now is done."
+# The example tables wrap their words at any width instead of scrolling sideways or cutting them off.
+CSS = """
+#example-text table, #example-audio table { table-layout: fixed; width: 100%; }
+#example-text th, #example-text td, #example-audio th, #example-audio td {
+    white-space: normal; overflow-wrap: anywhere; }
+"""
+
+
+def open_choices(component: gr.Radio | gr.Dropdown) -> gr.Radio | gr.Dropdown:
+    """Let a radio or dropdown hand any value on: one outside its choices (only the API can send one) is then
+    refused by lipsync.options in the app's own words, instead of by Gradio with a traceback in the server log.
+    (Per instance: a subclass would make Gradio write an app.pyi stub beside this file.)"""
+    component.preprocess = lambda payload: payload
+    return component
 
 
 class Weights:
-    """The checkpoints, fetched and loaded once per process in the background, and a banner saying how it went."""
+    """The checkpoints the default settings need, fetched and loaded in the background. While any is missing it is
+    looked for again every few seconds, so weights put in place (or a Hub back online) after start-up are used."""
+
+    needed = (DEFAULTS.checkpoint, "s3fd")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
-        self.error: str | None = None
+        self.checked = threading.Event()
+        self.missing: dict[str, str] = {}  # checkpoint name -> the library's message
 
     def start(self) -> None:
         threading.Thread(target=self._fetch, name="fetch-weights", daemon=True).start()
 
     def _fetch(self) -> None:
-        try:
-            checkpoints.load_generator(DEFAULTS.checkpoint, "cpu", DEFAULTS.checkpoint_dir)
-            checkpoints.s3fd_path(DEFAULTS.checkpoint_dir)
-        except LipSyncError as exc:
-            self.error = str(exc)
-            log.warning("model weights unavailable: %s", exc)
-        finally:
-            self.done.set()
+        while True:
+            missing = {}
+            for name in self.needed:
+                try:
+                    if name == "s3fd":
+                        checkpoints.s3fd_path()
+                    else:
+                        checkpoints.load_generator(name, "cpu")
+                except CheckpointError as exc:
+                    missing[name] = str(exc)
+            if missing != self.missing:
+                for message in missing.values():
+                    log.warning("model weights unavailable: %s", message)
+            self.missing = missing
+            self.checked.set()
+            if not missing:
+                return
+            time.sleep(WEIGHTS_RETRY_SECONDS)
+
+    @property
+    def blocking(self) -> bool:
+        """Whether nothing can be generated: the default model is missing (the Haar detector needs no file)."""
+        return DEFAULTS.checkpoint in self.missing
+
+    def problem(self) -> str:
+        """Every missing file named in one message, and how to provide them; '' when none is missing."""
+        folder = checkpoints.checkpoint_dir()
+        specs = [checkpoints.REGISTRY[name] for name in self.missing]
+        absent = [spec for spec in specs if folder is None or not (folder / spec.local_name).is_file()]
+        broken = [self.missing[spec.name] for spec in specs if spec not in absent]  # there, but not usable
+        sentences = []
+        if absent:
+            files = " and ".join(spec.local_name for spec in absent)
+            where = f"not in {folder}" if folder else "they could not be fetched from the Hugging Face Hub"
+            sources = "; ".join(f"{spec.repo_id}: {spec.filename}" for spec in absent)
+            them = "it" if len(absent) == 1 else "them"
+            sentences.append(f"Missing: {files} ({where}). Put {them} in a folder and start the app with "
+                             f"--checkpoint-dir FOLDER, or set {checkpoints.CHECKPOINT_DIR_ENV} to that folder "
+                             f"(from Hugging Face, {sources}).")
+        return " ".join(sentences + broken)
 
     def refresh(self):
-        """The banner, and the timer that polls it kept running only while the fetch is under way."""
-        return self.banner(), gr.Timer(active=not self.done.is_set())
+        """The banner, the Generate buttons, and the timer that polls them, kept running until all is in place."""
+        why = ": waiting for the model weights (see the note at the top)" if self.blocking else ""
+        buttons = [gr.update(value=BUTTON.format(words) + why, interactive=not self.blocking)
+                   for words in ("text", "audio")]
+        return self.banner(), gr.Timer(active=bool(self.missing) or not self.checked.is_set()), *buttons
 
     def banner(self) -> str:
-        if self.error:
-            return f"⚠️ **The model weights are not available, so nothing can be generated yet.** {self.error}"
-        if not self.done.is_set():
+        if self.blocking:
+            return f"⚠️ **The model weights are not available, so nothing can be generated yet.** {self.problem()}"
+        if self.missing:
+            return (f"⚠️ **The accurate face finder (S3FD) cannot be used yet: choose *{FINDERS[1][0]}* under "
+                    f"Options.** {self.problem()}")
+        if not self.checked.is_set():
             return "⏳ Fetching the model weights (about 0.5 GB, once); the first generation waits for them."
         return ""
 
 
 WEIGHTS = Weights()
+
+
+class Speed:
+    """Seconds per generated frame on this machine, end to end: a guess at first, then measured from the requests
+    served, per device and with or without the HD mouth."""
+
+    assumed = {"cpu": 1 / 25, "cuda": 1 / 150}
+    hd_mouth = {"cpu": 2.0, "cuda": 0.025}  # GFPGAN per frame: 2 CPU cores, one GPU
+    start_seconds = 3.0  # speech, detection and the first batch, before the guess has a measurement
+
+    def __init__(self) -> None:
+        self.measured: dict[tuple[str, bool], float] = {}
+
+    @staticmethod
+    def _kind(config: LipSyncConfig) -> tuple[str, bool]:
+        device = pipeline.resolve_device(config)
+        # The config's rule for "auto": GFPGAN on CUDA only.
+        return device, config.enhance == "gfpgan" or (config.enhance == "auto" and device == "cuda")
+
+    def seconds(self, frames: int, config: LipSyncConfig) -> tuple[float, bool]:
+        """The expected seconds for this many frames, and whether that comes from measurement."""
+        device, enhanced = kind = self._kind(config)
+        if kind in self.measured:
+            return frames * self.measured[kind], True
+        per_frame = self.assumed[device] + (self.hd_mouth[device] if enhanced else 0.0)
+        return self.start_seconds + frames * per_frame, False
+
+    def record(self, result: Result, config: LipSyncConfig) -> None:
+        kind = self._kind(config)
+        per_frame = result.seconds / max(1, result.frames)
+        self.measured[kind] = (self.measured[kind] + per_frame) / 2 if kind in self.measured else per_frame
+
+
+SPEED = Speed()
 
 
 # ---------------------------------------------------------------- the GPU entry
@@ -95,101 +201,130 @@ def _lip_sync(face: str, audio: str | None, text: str | None, lang: str, slow: b
 
 # ---------------------------------------------------------------- events
 
-def _numbers(text: str, what: str) -> tuple[int, int, int, int] | None:
-    parts = (text or "").replace(",", " ").split()
-    if not parts:
-        return None
-    try:
-        values = tuple(int(part) for part in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        raise OptionError(f"{what} must be four whole numbers, TOP BOTTOM LEFT RIGHT, such as '0 10 0 0'; "
-                          f"got '{text}'.")
-    return values
+def _error(message: str) -> gr.Error:
+    """A toast that stays until closed; the message is the whole story, so no server traceback."""
+    return gr.Error(message, duration=None, print_exception=False)
 
 
-def _config(checkpoint: str, detector: str, pads: str, smoothing: str, face_index, output_size, blend: str,
-            color_match: bool, keep_silence: bool, align_roll: bool, box: str) -> LipSyncConfig:
-    try:
-        face_index = int(face_index)
-        output_size = int(output_size)
-    except (TypeError, ValueError):
-        raise OptionError(f"The face number and output height must be whole numbers, not '{face_index}' and "
-                          f"'{output_size}'.") from None
-    return DEFAULTS.replace(checkpoint=checkpoint, detector=detector, pads=_numbers(pads, "Pads") or (0, 0, 0, 0),
-                            smoothing=smoothing, face_index=face_index, output_size=output_size, blend=blend,
-                            color_match=bool(color_match), keep_silence=bool(keep_silence),
-                            align_roll=bool(align_roll), box=_numbers(box, "The face box"))
-
-
-def _status(result: Result) -> str:
-    parts = [f"{result.duration:.1f} s, {result.frames} frames at {result.fps:g} fps, {result.width}×{result.height}",
-             f"lips moved in {result.synced_frames} of {result.frames} frames",
-             f"made in {result.seconds:.1f} s"]
-    if result.tts_engine == "gTTS":
-        parts.append("voice: gTTS")
-    elif result.tts_engine:
-        reason = result.tts_fallback_reason.split(". ")[0]  # gTTS's own messages run on with guesses
-        parts.append(f"voice: espeak-ng, offline fallback (gTTS unavailable: {reason})")
-    return " · ".join(parts)
-
-
-def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow: bool, options: tuple,
+def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow: bool, chosen: dict,
          progress: gr.Progress) -> tuple[str, str]:
     """The one place where a request runs and where its errors become messages on the page."""
     if not face:
-        raise gr.Error("Upload a face first: a photo or a video.")
+        raise _error("Upload a face first: a photo or a video.")
     out_dir = Path(gr.utils.get_upload_folder()) / "lipsync" / uuid.uuid4().hex
     try:
-        config = _config(*options)
-        progress(0.0, desc=STAGE_LABELS["speech"])
+        config = options.to_config(chosen)
+        expected = _expected_seconds(face, audio, text, slow, config)
+        progress(0.0, desc="Starting")
         result = _lip_sync(face, audio, text, lang, slow, config, out_dir / f"{Path(face).stem}-lipsync.mp4",
                            progress)
     except Exception as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
-        if isinstance(exc, LipSyncError):
+        if isinstance(exc, CheckpointError) and WEIGHTS.checked.wait(5) and WEIGHTS.missing:
+            message = WEIGHTS.problem()
+        elif isinstance(exc, LipSyncError):
             message = str(exc)
         else:
             log.exception("generation failed")
             message = f"Something went wrong on our side ({type(exc).__name__}); please try again."
-        raise gr.Error(message, duration=None, print_exception=False) from None
-    return str(result.path), _status(result)
+        raise _error(message) from None
+    SPEED.record(result, config)
+    return str(result.path), _status(result, expected)
 
 
-def generate_from_text(face, text, lang="en", slow=False, checkpoint=DEFAULTS.checkpoint, detector=DEFAULTS.detector,
-                       pads="0 10 0 0", smoothing=DEFAULTS.smoothing, face_index=0, output_size=DEFAULTS.output_size,
-                       blend=DEFAULTS.blend, color_match=DEFAULTS.color_match, keep_silence=DEFAULTS.keep_silence,
-                       align_roll=DEFAULTS.align_roll, box="", progress=gr.Progress()):
-    options = (checkpoint, detector, pads, smoothing, face_index, output_size, blend, color_match, keep_silence,
-               align_roll, box)
-    return _run(face, None, text or "", lang, slow, options, progress)
+def generate_from_text(face, text, lang, slow, progress=gr.Progress(), **chosen):
+    """Make the face speak the text (gTTS, or the offline espeak-ng voice). Options by name, each optional."""
+    return _run(face, None, text or "", lang, slow, chosen, progress)
 
 
-def generate_from_audio(face, audio, checkpoint=DEFAULTS.checkpoint, detector=DEFAULTS.detector, pads="0 10 0 0",
-                        smoothing=DEFAULTS.smoothing, face_index=0, output_size=DEFAULTS.output_size,
-                        blend=DEFAULTS.blend, color_match=DEFAULTS.color_match, keep_silence=DEFAULTS.keep_silence,
-                        align_roll=DEFAULTS.align_roll, box="", progress=gr.Progress()):
+def generate_from_audio(face, audio, progress=gr.Progress(), **chosen):
+    """Make the face speak a recording. Options by name, each optional."""
     if not audio:
-        raise gr.Error("Add the speech first: upload a recording or record one with the microphone.")
-    options = (checkpoint, detector, pads, smoothing, face_index, output_size, blend, color_match, keep_silence,
-               align_roll, box)
-    return _run(face, audio, None, "en", False, options, progress)
+        raise _error("Add the speech first: upload a recording or record one with the microphone.")
+    return _run(face, audio, None, "en", False, chosen, progress)
+
+
+def _status(result: Result, expected: float | None) -> str:
+    guess = f", estimated {expected:.0f} s" if expected is not None else ""
+    parts = [f"{result.duration:.1f} s, {result.frames} frames at {result.fps:g} fps, {result.width}×{result.height}",
+             f"lips moved in {result.synced_frames} of {result.frames} frames",
+             f"made in {result.seconds:.1f} s{guess}"]
+    if result.tts_engine == "gTTS":
+        parts.append("voice: gTTS")
+    elif result.tts_engine:
+        parts.append(f"voice: {_fallback_words(result.tts_fallback_reason or '')}, so the offline voice (espeak-ng) "
+                     f"was used")
+    return " · ".join(parts)
+
+
+def _fallback_words(reason: str) -> str:
+    """Why gTTS was not used, in words rather than its exception text."""
+    return "gTTS turned the request away (too many requests)" if "429" in reason else "gTTS could not be reached"
+
+
+def _expected_seconds(face: str, audio: str | None, text: str | None, slow: bool, config: LipSyncConfig
+                      ) -> float | None:
+    try:
+        frames = pipeline.estimate_frames(face, audio_path=audio, text=text, slow=slow, config=config)
+        return SPEED.seconds(frames, config)[0]
+    except LipSyncError:
+        return None
+
+
+def estimate(face: str | None, mode: str, text: str, audio: str | None, slow: bool, enhance: str) -> str:
+    """Before Generate: roughly how long the request will take here."""
+    words = {"text": text if (text or "").strip() else None, "audio": audio}[mode]
+    if not face or not words:
+        return ""
+    try:
+        config = options.to_config({"enhance": enhance})
+        frames = pipeline.estimate_frames(face, audio_path=words if mode == "audio" else None,
+                                          text=words if mode == "text" else None, slow=slow, config=config)
+        seconds, measured = SPEED.seconds(frames, config)
+        device = pipeline.resolve_device(config)
+    except LipSyncError:
+        return ""
+    where = "this GPU" if device == "cuda" else f"this computer's CPU ({os.cpu_count()} cores)"
+    basis = "at the speed of the last requests here" if measured else "a first guess until one request has run here"
+    return f"Estimate: about {max(1, round(seconds))} s on {where} for {frames} frames ({basis})."
+
+
+def queue_note(running: bool) -> tuple[str, bool]:
+    """On each click: the status line is cleared (an error must not sit beside the last success), or says that
+    this request waits for the one this page is running."""
+    return (QUEUED if running else ""), True
 
 
 def preview_faces(face: str | None, detector: str, align_roll: bool, box: str):
-    """The first frame with the faces found numbered as 'Which face' counts them, and the choices to match."""
+    """The face as uploaded (a video plays), and its first frame with the faces found numbered as 'Which face'
+    counts them, with the choices to match."""
+    video = gr.update(value=face, visible=True) if _is_video(face) else gr.update(value=None, visible=False)
+    only_the_first = gr.update(choices=_face_choices(range(1)), value=0)
     if not face:
-        return None, gr.update(choices=_face_choices(1), value=0), ""
+        return video, None, only_the_first, ""
     try:
-        config = DEFAULTS.replace(detector=detector, align_roll=bool(align_roll), box=_numbers(box, "The face box"))
+        config = options.to_config({"detector": detector, "align_roll": align_roll, "box": box})
         frame, boxes = pipeline.find_faces(face, config)
     except LipSyncError as exc:
-        return None, gr.update(choices=_face_choices(1), value=0), f"⚠️ {exc}"
+        needs_s3fd = isinstance(exc, CheckpointError) and detector == "s3fd"
+        hint = f" Choose *{FINDERS[1][0]}* under Options, which needs no download." if needs_s3fd else ""
+        return video, None, only_the_first, f"⚠️ {exc}{hint}"
+    numbered = sorted(sorted(range(len(boxes)), key=lambda n: -boxes[n].w * boxes[n].h)[:NUMBERED_FACES])
+    frame = frame.copy()  # a video's decoded frame may be a read-only view
+    _draw_numbers(frame, [(number, boxes[number]) for number in numbered])
+    choices = gr.update(choices=_face_choices(numbered), value=0) if numbered else only_the_first
+    return video, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), choices, _faces_note(len(boxes), len(numbered))
+
+
+def _is_video(path: str | None) -> bool:
+    return bool(path) and (mimetypes.guess_type(path)[0] or "").startswith("video/")
+
+
+def _draw_numbers(frame, numbered) -> None:
     height, width = frame.shape[:2]
     thickness = max(2, round(max(width, height) / 250))
     scale = thickness / 2.5  # the number stays legible when the preview shrinks the frame
-    for number, found in enumerate(boxes):
+    for number, found in numbered:
         x1, y1, x2, y2 = found.bounds(width, height)
         cv2.rectangle(frame, (x1, y1), (x2, y2), (0, 220, 0), thickness)
         (text_w, text_h), base = cv2.getTextSize(str(number), cv2.FONT_HERSHEY_SIMPLEX, scale * 2, thickness)
@@ -198,18 +333,74 @@ def preview_faces(face: str | None, detector: str, align_roll: bool, box: str):
                       (0, 220, 0), cv2.FILLED)
         cv2.putText(frame, str(number), (x1 + thickness, top + text_h + thickness), cv2.FONT_HERSHEY_SIMPLEX,
                     scale * 2, (0, 0, 0), thickness)
-    count = len(boxes)
-    note = (f"{count} face{'s' if count != 1 else ''} found." if count else
-            "⚠️ No face found here: try the other detector, or give the face box by hand.")
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), gr.update(choices=_face_choices(count), value=0), note
 
 
-def _face_choices(count: int) -> list[tuple[str, int]]:
-    choices = [("0: the largest face", 0)] + [(f"{number}", number) for number in range(1, count)]
-    return choices + [("All faces", ALL_FACES)] if count > 1 else choices
+def _faces_note(found: int, numbered: int) -> str:
+    if not found:
+        return "⚠️ No face found here: try the other face finder, or a fixed face box under Options → Advanced."
+    if found > numbered:
+        return f"{found} faces found; the {numbered} largest are numbered, and {found - numbered} more are not."
+    return f"{found} face{'s' if found != 1 else ''} found."
+
+
+def _face_choices(numbers) -> list[tuple[str, int]]:
+    choices = [("0: the largest face", 0) if number == 0 else (str(number), number) for number in numbers]
+    return choices + [("All faces", ALL_FACES)] if len(choices) > 1 else choices
 
 
 # ---------------------------------------------------------------- layout
+
+def _options_panel() -> dict[str, gr.components.Component]:
+    """The options, grouped by what a user wants; the technical ones under Advanced. Keyed as the API names them,
+    in the order it lists them."""
+    with gr.Accordion("Options", open=False, elem_id="options"):
+        gr.Markdown("**Which face**")
+        with gr.Row():
+            face_index = gr.Dropdown(_face_choices(range(1)), value=DEFAULTS.face_index, label="Which face",
+                                      allow_custom_value=True, info="As numbered in the preview; 0 is the largest.")
+            detector = gr.Radio(FINDERS, value=DEFAULTS.detector, label="Face finder", elem_id="detector",
+                                 info="Haar is quick and needs no download; S3FD finds turned and small faces.")
+        align_roll = gr.Checkbox(value=DEFAULTS.align_roll, label="Straighten tilted heads",
+                                 info="The model sees the head upright; the mouth is turned back to fit.")
+        gr.Markdown("**Quality**")
+        with gr.Row():
+            checkpoint = gr.Dropdown(MODELS, value=DEFAULTS.checkpoint, label="Model",
+                                      info="The GAN model draws a sharper mouth; the other follows the sound a "
+                                           "little more closely.")
+            enhance = gr.Radio(ENHANCERS, value=DEFAULTS.enhance, label="HD mouth (GFPGAN)", elem_id="enhance",
+                                info="Restores a sharp mouth: about 20-30 ms a frame on a GPU, but about 2 s a "
+                                     "frame on 2 CPU cores.")
+        with gr.Row():
+            color_match = gr.Checkbox(value=DEFAULTS.color_match, label="Match skin colour",
+                                      info="The new mouth takes the colour of the face around it.")
+            keep_silence = gr.Checkbox(value=DEFAULTS.keep_silence, label="Still lips in silences",
+                                       info="The mouth rests while nobody speaks.")
+        gr.Markdown("**Speed**")
+        with gr.Row():
+            output_size = gr.Dropdown(SIZES, value=DEFAULTS.output_size, label="Output size",
+                                       allow_custom_value=True, info="Smaller is quicker; smaller inputs keep "
+                                                                     "their own size.")
+            precision = gr.Radio(PRECISIONS, value=DEFAULTS.precision, label="Precision",
+                                  info="Automatic takes the quickest one this device does well.")
+        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+            with gr.Row():
+                pads = gr.Textbox(options.as_text(DEFAULTS.pads), label="Margin around the face (pixels)",
+                                  info=f"Top bottom left right; more at the bottom takes in the chin. Empty: "
+                                       f"{options.as_text(DEFAULTS.pads)}.")
+                box = gr.Textbox("", label="Fixed face box (pixels)",
+                                 info="Top bottom left right; skips face finding. Empty: find the face.")
+            with gr.Row():
+                smoothing = gr.Radio(SMOOTHING, value=DEFAULTS.smoothing, label="Steadying the face box",
+                                      info="Takes the jitter out of the box from frame to frame.")
+                blend = gr.Radio(BLENDS, value=DEFAULTS.blend, label="Mouth edge",
+                                  info="A soft edge hides the seam around the new mouth.")
+    for choice in (face_index, detector, checkpoint, enhance, output_size, precision, smoothing, blend):
+        open_choices(choice)
+    return {"checkpoint": checkpoint, "detector": detector, "pads": pads, "smoothing": smoothing,
+            "face_index": face_index, "output_size": output_size, "blend": blend, "color_match": color_match,
+            "keep_silence": keep_silence, "align_roll": align_roll, "box": box, "precision": precision,
+            "enhance": enhance}
+
 
 def build_app() -> gr.Blocks:
     languages = tts.languages()
@@ -217,70 +408,67 @@ def build_app() -> gr.Blocks:
         gr.Markdown("# Lip-sync studio\nA face (photo or video) and words (text or a recording) in; "
                     "a video of that face speaking them out. Wav2Lip, with a feathered blend and steady tracking.")
         banner = gr.Markdown(elem_id="weights-banner")
-        with gr.Row():
-            with gr.Column():
+        running = gr.State(False)  # whether this page has a request running, so a second one says it waits
+        mode = gr.State("text")
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=320):
                 face = gr.File(label="Face: a photo or a video", file_types=["image", "video"], type="filepath",
                                elem_id="face")
-                preview = gr.Image(label="Faces found (numbered)", interactive=False, height=260,
-                                   elem_id="face-preview")
-                faces_note = gr.Markdown()
+                with gr.Row():
+                    face_video = gr.Video(label="Your video", interactive=False, visible=False, height=260,
+                                          elem_id="face-video")
+                    preview = gr.Image(label="Faces found (numbered)", interactive=False, height=260,
+                                       elem_id="face-preview")
+                faces_note = gr.Markdown(elem_id="faces-note")
+                controls = _options_panel()
                 with gr.Tabs():
-                    with gr.Tab("Text", id="text"):
+                    with gr.Tab("Text", id="text") as text_tab:
                         text = gr.Textbox(label="Text to speak", lines=4, max_length=DEFAULTS.max_text_chars,
                                           placeholder="Type what the face should say.", elem_id="text")
                         with gr.Row():
-                            lang = gr.Dropdown(choices=[(f"{name} ({code})", code) for code, name in languages.items()],
-                                               value="en", label="Language")
+                            lang = open_choices(gr.Dropdown([(f"{name} ({code})", code) for code, name in
+                                                             languages.items()], value="en", label="Language"))
                             slow = gr.Checkbox(label="Speak slowly", value=False)
-                        text_button = gr.Button("Generate from text", variant="primary", elem_id="generate-text")
-                    with gr.Tab("Audio", id="audio"):
-                        audio = gr.Audio(label="Speech: upload (wav, mp3, m4a, ogg, flac) or record",
-                                         sources=["upload", "microphone"], type="filepath", elem_id="audio")
-                        audio_button = gr.Button("Generate from audio", variant="primary", elem_id="generate-audio")
-                with gr.Accordion("Options", open=False):
-                    with gr.Row():
-                        checkpoint = gr.Dropdown(list(CHECKPOINT_NAMES), value=DEFAULTS.checkpoint, label="Model",
-                                                 info="wav2lip_gan: sharper; wav2lip: tighter sync")
-                        detector = gr.Radio(list(DETECTORS), value=DEFAULTS.detector, label="Face detector",
-                                            info="haar needs no download", elem_id="detector")
-                    with gr.Row():
-                        face_index = gr.Dropdown(_face_choices(1), value=0, label="Which face",
-                                                 allow_custom_value=True, info="numbered in the preview")
-                        output_size = gr.Dropdown(OUTPUT_SIZES, value=DEFAULTS.output_size, label="Output size",
-                                                 allow_custom_value=True)
-                    with gr.Row():
-                        pads = gr.Textbox("0 10 0 0", label="Pads: top bottom left right (pixels)")
-                        box = gr.Textbox("", label="Fixed face box: top bottom left right (empty: detect)")
-                    with gr.Row():
-                        smoothing = gr.Radio(list(SMOOTHING), value=DEFAULTS.smoothing, label="Box smoothing")
-                        blend = gr.Radio(list(BLENDS), value=DEFAULTS.blend, label="Blend")
-                    with gr.Row():
-                        color_match = gr.Checkbox(value=DEFAULTS.color_match, label="Match skin colour")
-                        keep_silence = gr.Checkbox(value=DEFAULTS.keep_silence, label="Still lips in silences")
-                        align_roll = gr.Checkbox(value=DEFAULTS.align_roll, label="Straighten tilted heads")
-            with gr.Column():
+                        text_button = gr.Button(BUTTON.format("text"), variant="primary", elem_id="generate-text")
+                    with gr.Tab("Audio", id="audio") as audio_tab:
+                        audio = gr.Audio(label="Speech", sources=["upload", "microphone"], type="filepath",
+                                         elem_id="audio")
+                        gr.Markdown("A recording (wav, mp3, m4a, ogg, flac, or a video with sound), or record one.")
+                        audio_button = gr.Button(BUTTON.format("audio"), variant="primary", elem_id="generate-audio")
+                estimate_note = gr.Markdown(elem_id="estimate")
+            with gr.Column(min_width=320):
                 result = gr.Video(label="Result", format=None, interactive=False, height=480, elem_id="result")
                 status = gr.Markdown(elem_id="status")
 
-        options = [checkpoint, detector, pads, smoothing, face_index, output_size, blend, color_match, keep_silence,
-                   align_roll, box]
-        text_button.click(generate_from_text, [face, text, lang, slow, *options], [result, status],
-                          api_name="generate_from_text", show_progress_on=[result])
-        audio_button.click(generate_from_audio, [face, audio, *options], [result, status],
-                           api_name="generate_from_audio", show_progress_on=[result])
-        for trigger in (face.change, detector.change, align_roll.change, box.submit):
-            trigger(preview_faces, [face, detector, align_roll, box], [preview, face_index, faces_note],
-                    api_name=False, concurrency_limit=4)
+        estimate_inputs = [face, mode, text, audio, slow, controls["enhance"]]
+        for button, run, words in ((text_button, generate_from_text, [face, text, lang, slow]),
+                                   (audio_button, generate_from_audio, [face, audio])):
+            button.click(queue_note, running, [status, running], queue=False, api_name=False,
+                         trigger_mode="multiple", show_progress="hidden").then(
+                run, words, [result, status], inputs_kwargs=controls, api_name=run.__name__,
+                show_progress_on=[result], trigger_mode="always_last").then(
+                lambda *words: (False, estimate(*words)), estimate_inputs, [running, estimate_note], queue=False,
+                api_name=False, show_progress="hidden")  # the estimate now from the measured speed
+
+        for trigger in (face.change, controls["detector"].change, controls["align_roll"].change,
+                        controls["box"].submit):
+            trigger(preview_faces, [face, controls["detector"], controls["align_roll"], controls["box"]],
+                    [face_video, preview, controls["face_index"], faces_note], api_name=False, concurrency_limit=4)
+
+        text_tab.select(lambda: "text", None, mode, queue=False, api_name=False)
+        audio_tab.select(lambda: "audio", None, mode, queue=False, api_name=False)
+        gr.on([face.change, mode.change, text.change, audio.change, slow.change, controls["enhance"].change],
+              estimate, estimate_inputs, estimate_note, api_name=False,
+              queue=False, show_progress="hidden", trigger_mode="always_last")
 
         poll = gr.Timer(2.0)
-        gr.on([demo.load, poll.tick], WEIGHTS.refresh, None, [banner, poll], api_name=False, queue=False,
-              show_progress="hidden")
+        gr.on([demo.load, poll.tick], WEIGHTS.refresh, None, [banner, poll, text_button, audio_button],
+              api_name=False, queue=False, show_progress="hidden")
 
-        with gr.Row():
-            gr.Examples([[str(EXAMPLES / "monalisa.png"), "Hello! I have kept this smile for five hundred years.",
-                          "en"]], [face, text, lang], label="Example: text", cache_examples=False)
-            gr.Examples([[str(EXAMPLES / "monalisa.png"), str(EXAMPLES / "speech.wav")]], [face, audio],
-                        label="Example: audio", cache_examples=False)
+        gr.Examples([[str(EXAMPLES / "monalisa.png"), "Hello! I have kept this smile for five hundred years.", "en"]],
+                    [face, text, lang], label="Example: text", cache_examples=False, elem_id="example-text")
+        gr.Examples([[str(EXAMPLES / "monalisa.png"), str(EXAMPLES / "speech.wav")]], [face, audio],
+                    label="Example: audio", cache_examples=False, elem_id="example-audio")
         gr.Markdown("The Wav2Lip weights are for research and non-commercial use only.")
     return demo
 
@@ -293,14 +481,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--queue-size", type=int, default=16, help="requests that may wait; more are told it is busy")
     parser.add_argument("--concurrency", type=int, default=2, help="requests generated at the same time")
+    parser.add_argument("--checkpoint-dir", help="folder with wav2lip_gan.pth, wav2lip.pth, s3fd.pth (default: "
+                                                 f"${checkpoints.CHECKPOINT_DIR_ENV}, else the Hugging Face Hub)")
     args = parser.parse_args(argv)
+    if args.checkpoint_dir:
+        os.environ[checkpoints.CHECKPOINT_DIR_ENV] = args.checkpoint_dir  # where every request looks by default
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     hf_logging.set_verbosity_error()  # its retry chatter; the banner and errors say what failed
     WEIGHTS.start()
     demo = build_app()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
     demo.launch(share=args.share, server_name=args.server_name, server_port=args.port,
-                max_file_size=DEFAULTS.max_upload_bytes, allowed_paths=[str(EXAMPLES)])
+                max_file_size=DEFAULTS.max_upload_bytes, allowed_paths=[str(EXAMPLES)], css=CSS)
 
 
 if __name__ == "__main__":

@@ -6,18 +6,20 @@ import argparse
 import sys
 
 from huggingface_hub.utils import logging as hf_logging
+from tqdm import tqdm
 
+from . import options
 from .config import (ALL_FACES, BLENDS, CHECKPOINT_NAMES, DETECTORS, DEVICES, ENHANCERS, PRECISIONS, SMOOTHING,
                      LipSyncConfig)
-from .errors import LipSyncError
+from .errors import LipSyncError, OptionError
 
 
 def _short_side(text: str) -> int:
     """'1080p', '1080' -> 1080."""
     try:
-        return int(text.lower().removesuffix("p"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a size such as 1080p or 720p, not {text!r}") from None
+        return options.short_side(text)
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--box", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
                         help="fixed face box in pixels; skips detection")
     parser.add_argument("--pads", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
-                        default=defaults.pads, help="margin added to the detected box (default: 0 10 0 0)")
+                        default=defaults.pads,
+                        help=f"margin added to the detected box (default: {options.as_text(defaults.pads)})")
     parser.add_argument("--smoothing", choices=SMOOTHING, default=defaults.smoothing)
     parser.add_argument("--face-index", type=int, default=defaults.face_index,
                         help=f"which face: 0 = largest, then left to right; {ALL_FACES} = all faces")
@@ -59,43 +62,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class ProgressBar:
-    """One line on a terminal: stage and percentage, redrawn in place; silent when stderr is not a terminal,
-    so logs and error output stay one plain line."""
+    """One line on a terminal, drawn by tqdm: stage and percentage, redrawn in place when they change; silent when
+    stderr is not a terminal, so logs and error output stay one plain line."""
 
     def __init__(self, stream=sys.stderr):
         self.stream = stream
-        self.enabled = stream.isatty()
+        # delay=inf: tqdm draws only when refresh() is called below, never on its own timer.
+        self.bar = tqdm(total=100, file=stream, bar_format="[{bar:30}] {percentage:3.0f}% {desc}", ascii=".#",
+                        disable=not stream.isatty(), delay=float("inf"))
         self.last = None
 
     def __call__(self, fraction: float, stage: str) -> None:
-        if not self.enabled:
-            return
         percent = int(fraction * 100)
-        if (percent, stage) == self.last:
+        if self.bar.disable or (percent, stage) == self.last:
             return
         self.last = (percent, stage)
-        filled = percent * 30 // 100
-        self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {percent:3d}% {stage:<8}")
-        self.stream.flush()
+        self.bar.n = percent
+        self.bar.set_description_str(f"{stage:<8}", refresh=False)
+        self.bar.refresh()
 
     def close(self) -> None:
+        self.bar.close()
         if self.last is not None:
             self.stream.write("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["batch"]:  # python -m lipsync batch JOBS.csv --out-dir DIR …
+        from . import batch
+
+        return batch.main(argv[1:])
     args = build_parser().parse_args(argv)
     hf_logging.set_verbosity_error()  # its retry chatter; failures come as one line
     bar = ProgressBar()
     try:
         from .pipeline import generate
 
-        config = LipSyncConfig(
-            checkpoint=args.checkpoint, checkpoint_dir=args.checkpoint_dir, detector=args.detector,
-            box=tuple(args.box) if args.box else None, pads=tuple(args.pads), smoothing=args.smoothing,
-            face_index=args.face_index, blend=args.blend, color_match=args.color_match,
-            keep_silence=args.keep_silence, align_roll=args.align_roll, output_size=args.output_size, precision=args.precision, enhance=args.enhance,
-            batch_size=args.batch_size, device=args.device)
+        config = options.to_config({name: value for name, value in vars(args).items() if name in options.NAMES})
         result = generate(args.face, args.out, audio_path=args.audio, text=args.text, lang=args.lang,
                           slow=args.slow, config=config, progress=bar)
     except LipSyncError as exc:

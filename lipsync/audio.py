@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import librosa
@@ -11,7 +12,7 @@ from pydub import AudioSegment
 from pydub.exceptions import CouldntDecodeError
 
 from . import media
-from .errors import AudioError, MediaToolError
+from .errors import AudioError, MediaFileError
 
 SAMPLE_RATE = 16_000
 DECODE_TIMEOUT = 120.0  # seconds to decode at most max_seconds (+1) of speech
@@ -68,9 +69,7 @@ def load_speech(path: str | Path, work_dir: Path, max_seconds: float) -> Speech:
                         "-vn", "-sn", "-dn", "-t", f"{max_seconds + 1:.3f}",
                         "-af", "aformat=channel_layouts=mono|stereo", "-c:a", "pcm_s16le", "-f", "wav",
                         media.tool_path(mux_path)], DECODE_TIMEOUT, f"Decoding '{name}'")
-    except MediaToolError as exc:
-        if exc.detail is None:  # not installed, or timed out: not the file's fault
-            raise
+    except MediaFileError as exc:
         raise AudioError(f"'{name}' could not be decoded as audio: {exc.detail}") from exc
     try:
         decoded = AudioSegment.from_file(mux_path, format="wav")  # a plain WAV: read directly, no subprocess
@@ -103,14 +102,9 @@ def melspectrogram(samples: np.ndarray) -> np.ndarray:
     return np.clip(2 * MEL_LIMIT * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MEL_LIMIT, -MEL_LIMIT, MEL_LIMIT).astype(np.float32)
 
 
-_MEL_BASIS: np.ndarray | None = None
-
-
+@cache
 def _mel_basis() -> np.ndarray:
-    global _MEL_BASIS
-    if _MEL_BASIS is None:
-        _MEL_BASIS = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX)
-    return _MEL_BASIS
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX)
 
 
 def frame_count(duration: float, fps: float) -> int:

@@ -9,6 +9,7 @@ Every figure that matters is a ratio of two numbers measured side by side in thi
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import os
@@ -20,30 +21,61 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoints, face
+from . import checkpoints, detect, testing
 from .config import LipSyncConfig
+from .inference import DTYPES, batch_size, cpu_has_native_bf16, resolve_device, resolve_precision
 from .media import FFMPEG, run_tool
 from .model import Wav2Lip
-from .pipeline import batch_size, generate, resolve_device
+from .pipeline import generate
+from .video import iter_video_frames, open_face
 
 DEFAULT_MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 VIDEO_FACE_BOX = (250, 520, 190, 440)  # the talking head's face (top, bottom, left, right), for the no-detection case
 
 
-def model_fps(model: torch.nn.Module, device: str, size: int, batches: int) -> float:
-    """Frames per second of the generator alone, on inputs already in memory."""
-    cuda = device == "cuda"
-    mel = torch.randn(size, 1, 80, 16, device=device)
-    faces = torch.rand(size, 6, 96, 96, device=device).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
+def model_fps(model: torch.nn.Module, device: str, size: int, batches: int,
+              dtype: torch.dtype = torch.float32) -> float:
+    """Frames per second of the generator alone, on inputs already in memory, in the model's own dtype."""
+    mel = torch.randn(size, 1, 80, 16, device=device, dtype=dtype)
+    faces = torch.rand(size, 6, 96, 96, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
         model(mel, faces)  # warm-up
-        if cuda:
+        if device == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
         for _ in range(batches):
             out = model(mel, faces)
         out.float().cpu()
     return size * batches / (time.perf_counter() - started)
+
+
+def precisions(device: str) -> list[str]:
+    """The precisions this hardware runs natively."""
+    if device == "cuda":
+        return ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
+    return ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
+
+
+def s3fd_ms_per_frame(video: Path, checkpoint_dir: str, device: str, frames: int) -> float:
+    """S3FD alone on the sample's frames at the size videos are searched at, in batches as the pipeline does."""
+    config = LipSyncConfig(detector="s3fd", checkpoint_dir=checkpoint_dir)
+    detector = detect.get_detector(config, device)
+    source = open_face(video, config.output_size, config.max_image_pixels, config.still_fps)
+    scale = detect.detection_scale(source.width, source.height, False)
+    size = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
+    decoded = list(itertools.islice(iter_video_frames(source, *size, config.subprocess_timeout), frames))
+    detector.detect(decoded[:detect.DETECT_BATCH])  # warm-up
+    started = time.perf_counter()
+    for first in range(0, len(decoded), detect.DETECT_BATCH):
+        detector.detect(decoded[first:first + detect.DETECT_BATCH])
+    return 1000 * (time.perf_counter() - started) / len(decoded)
+
+
+def scaled_video(video: Path, size: str, folder: Path) -> Path:
+    out = folder / f"video_{size.replace(':', 'x')}.mp4"
+    run_tool([FFMPEG, "-v", "error", "-y", "-i", str(video), "-vf", f"scale={size}", "-an", "-c:v", "libx264",
+              "-preset", "veryfast", "-crf", "18", str(out)], timeout=600, what="Scaling the sample")
+    return out
 
 
 def speech_clip(media: Path, seconds: float, folder: Path) -> Path:
@@ -75,10 +107,11 @@ def _current_rss() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _measure_rss(face_path: str, speech: str, checkpoint_dir: str, device: str, out: str, answer) -> None:
+def _measure_rss(face_path: str, speech: str, config: LipSyncConfig, out: str, answer) -> None:
     """In a fresh process: load the models, then sample RSS while one video is made."""
-    config = LipSyncConfig(detector="haar", keep_silence=False, checkpoint_dir=checkpoint_dir, device=device)
-    checkpoints.load_generator(config.checkpoint, resolve_device(config), checkpoint_dir)
+    device = resolve_device(config)
+    checkpoints.load_generator(config.checkpoint, device, config.checkpoint_dir,
+                               DTYPES[resolve_precision(config, device)])
     peak, running = [_current_rss()], threading.Event()
     running.set()
 
@@ -95,18 +128,24 @@ def _measure_rss(face_path: str, speech: str, checkpoint_dir: str, device: str, 
     answer.put(peak[0] / 2**20)
 
 
-def peak_rss_mb(face_path: Path, speech: Path, checkpoint_dir: str, device: str) -> float:
+def peak_rss_mb(face_path: Path, speech: Path, config: LipSyncConfig) -> float:
     """Peak RSS while making one video, in a fresh process so earlier cases leave nothing behind."""
     context = multiprocessing.get_context("spawn")
     answer = context.Queue()
     with tempfile.TemporaryDirectory(prefix="lipsync-bench-") as folder:
-        worker = context.Process(target=_measure_rss, args=(str(face_path), str(speech), checkpoint_dir, device,
+        worker = context.Process(target=_measure_rss, args=(str(face_path), str(speech), config,
                                                               str(Path(folder) / "out.mp4"), answer))
         worker.start()
         worker.join(timeout=1800)
     if worker.exitcode != 0:
         raise RuntimeError(f"the memory measurement process failed (exit code {worker.exitcode})")
     return answer.get(timeout=5)
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({os.cpu_count()} cores{', native bf16' if cpu_has_native_bf16() else ''})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,59 +160,107 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 5.0 if args.quick else 10.0
     with tempfile.TemporaryDirectory(prefix="lipsync-bench-") as tmp:
         folder = Path(tmp)
-        ckpt = args.checkpoint_dir or str(checkpoints.write_random_checkpoints(folder / "checkpoints"))
+        ckpt = args.checkpoint_dir or str(testing.write_random_checkpoints(folder / "checkpoints"))
         base = LipSyncConfig(detector="haar", keep_silence=False, checkpoint_dir=ckpt, device=args.device)
         device = resolve_device(base)
+        precision = resolve_precision(base, device)
         size = batch_size(base, device)
         portrait, video = args.media / "monalisa.png", args.media / "talking_head.mp4"
         speech = speech_clip(args.media, seconds, folder)
         rows: list[tuple[str, str]] = []
-        figures: dict[str, float | int | str] = {"device": device, "batch_size": size, "speech_seconds": seconds}
 
-        fast = checkpoints.load_generator(base.checkpoint, device, ckpt)
+        def show(name: str, value: str) -> None:
+            """Keep the row for the table, and print it now: a run cut short still shows what it measured."""
+            rows.append((name, value))
+            print(f"{name}: {value}", flush=True)
+
+        figures: dict[str, float | int | str] = {"device": device, "device_name": device_name(device),
+                                                 "batch_size": size, "precision": precision,
+                                                 "speech_seconds": seconds}
+        batches = 4 if args.quick else 8
+
         plain = Wav2Lip().to(device).eval()
         plain.load_state_dict(checkpoints.wav2lip_state_dict(Path(ckpt) / "wav2lip_gan.pth"))
-        batches = 4 if args.quick else 8
         figures["plain_model_fps"] = model_fps(plain, device, size, batches)
-        figures["model_fps"] = model_fps(fast, device, size, batches)
-        rows.append(("generator alone, plain fp32", f"{figures['plain_model_fps']:.1f} frames/s"))
-        rows.append(("generator alone, folded BN + channels_last", f"{figures['model_fps']:.1f} frames/s"))
+        show("generator alone, plain fp32", f"{figures['plain_model_fps']:.1f} frames/s")
+        for name in precisions(device):
+            fast = checkpoints.load_generator(base.checkpoint, device, ckpt, DTYPES[name])
+            figures[f"model_fps_{name}"] = model_fps(fast, device, size, batches, DTYPES[name])
+            show(f"generator alone, folded BN + channels_last, {name}",
+                 f"{figures[f'model_fps_{name}']:.1f} frames/s")
+        figures["model_fps"] = figures[f"model_fps_{precision}"]
+
+        def case(key: str, label: str, face_path: Path, config: LipSyncConfig, speech_path: Path = speech) -> None:
+            figures[f"{key}_fps"], _ = end_to_end_fps(face_path, speech_path, config, folder)
+            figures[f"{key}_vs_model"] = figures[f"{key}_fps"] / figures["model_fps"]
+            show(label, f"{figures[f'{key}_fps']:.1f} frames/s = {figures[f'{key}_vs_model']:.2f}x "
+                 f"generator ({precision})")
 
         end_to_end_fps(portrait, speech, base, folder)  # warm caches (detector, mel basis) before timing
-        passes = face.STATS.passes
-        figures["still_fps"], _ = end_to_end_fps(portrait, speech, base, folder)
-        figures["detections_second_call"] = face.STATS.passes - passes
-        figures["still_vs_model"] = figures["still_fps"] / figures["model_fps"]
-        rows.append((f"still portrait + {seconds:g} s speech, end to end",
-                     f"{figures['still_fps']:.1f} frames/s = {figures['still_vs_model']:.2f}x generator"))
-        rows.append(("detection passes on the repeated request", str(figures["detections_second_call"])))
+        passes = detect.cache_info().misses
+        case("still", f"still portrait + {seconds:g} s speech, end to end", portrait, base)
+        figures["detections_second_call"] = detect.cache_info().misses - passes
+        show("detection passes on the repeated request", str(figures["detections_second_call"]))
+        if device == "cpu" and precision != "fp32":
+            case("still_fp32", f"  the same in fp32 (vs the {precision} generator)", portrait,
+                 base.replace(precision="fp32"))
 
-        video_config = base
-        cases = [("video", "Haar, first request", video_config),
-                 ("video_repeat", "Haar, same video again: detection cached", video_config),
-                 ("video_box", "fixed --box, no detection", video_config.replace(box=VIDEO_FACE_BOX))]
-        for key, label, config in cases:
-            figures[f"{key}_fps"], _ = end_to_end_fps(video, speech, config, folder)
-            figures[f"{key}_vs_model"] = figures[f"{key}_fps"] / figures["model_fps"]
-            rows.append((f"704x1216 video + {seconds:g} s speech ({label})",
-                         f"{figures[f'{key}_fps']:.1f} frames/s = {figures[f'{key}_vs_model']:.2f}x generator"))
+        tall = scaled_video(video, "1080:1920", folder)
+        cases = [("video", "Haar, first request", video, base),
+                 ("video_repeat", "Haar, same video again: detection cached", video, base),
+                 ("video_box", "fixed --box, no detection", video, base.replace(box=VIDEO_FACE_BOX)),
+                 ("video_1080x1920", "1080x1920 (the sample scaled), Haar", tall, base)]
+        for key, label, face_path, config in cases:
+            width_height = "1080x1920" if face_path == tall else "704x1216"
+            case(key, f"{width_height} video + {seconds:g} s speech ({label})", face_path, config)
 
         for key, face_path, label in (("still", portrait, "still portrait"), ("video", video, "704x1216 video")):
             fraction, total = first_segment_fraction(face_path, speech, base, folder)
             figures[f"{key}_first_segment"] = fraction
-            rows.append((f"{label} + {seconds:g} s speech: first preview segment ready after",
-                         f"{fraction:.0%} of the generation ({fraction * total:.1f} s of {total:.1f} s)"))
+            show(f"{label} + {seconds:g} s speech: first preview segment ready after",
+                 f"{fraction:.0%} of the generation ({fraction * total:.1f} s of {total:.1f} s)")
+
+        if device == "cuda":
+            video_720 = scaled_video(video, "720:-2", folder)
+            s3fd = base.replace(detector="s3fd")
+            end_to_end_fps(video_720, speech_clip(args.media, 2.0, folder), s3fd, folder)  # warm the detector
+            started = time.perf_counter()
+            result = generate(video_720, folder / "720.mp4", audio_path=speech_clip(args.media, 10.0, folder),
+                              config=s3fd)
+            figures["video_720p_10s_seconds"] = time.perf_counter() - started
+            show(f"{result.width}x{result.height} video + 10 s speech, S3FD, end to end",
+                 f"{figures['video_720p_10s_seconds']:.2f} s")
+        figures["s3fd_ms_per_frame"] = s3fd_ms_per_frame(video, ckpt, device, 32 if args.quick else 64)
+        show("S3FD alone per searched frame (random weights, top-k bounded)",
+             f"{figures['s3fd_ms_per_frame']:.1f} ms")
+
+        restorer_ckpt = args.checkpoint_dir or str(testing.write_random_restorer(ckpt).parent)
+        enhance_speech = speech_clip(args.media, 1.0 if device == "cpu" else seconds, folder)
+        plain_config = base.replace(checkpoint_dir=restorer_ckpt, enhance="none")
+        figures["enhance_off_fps"], frames = end_to_end_fps(portrait, enhance_speech, plain_config, folder)
+        end_to_end_fps(portrait, speech_clip(args.media, 0.2, folder), plain_config.replace(enhance="gfpgan"),
+                       folder)  # load the restorer before timing
+        figures["enhance_fps"], _ = end_to_end_fps(portrait, enhance_speech, plain_config.replace(enhance="gfpgan"),
+                                                   folder)
+        figures["enhance_ms_per_frame"] = 1000 / figures["enhance_fps"] - 1000 / figures["enhance_off_fps"]
+        show(f"still portrait, {frames} frames, enhance gfpgan / none",
+             f"{figures['enhance_fps']:.2f} / {figures['enhance_off_fps']:.1f} frames/s: "
+             f"+{figures['enhance_ms_per_frame']:.0f} ms a frame")
 
         speech_10 = speech_clip(args.media, 10.0, folder)
         speech_60 = speech_clip(args.media, 60.0, folder)
-        figures["rss_10s_mb"] = peak_rss_mb(portrait, speech_10, ckpt, device)
-        figures["rss_60s_mb"] = peak_rss_mb(portrait, speech_60, ckpt, device)
+        for key, face_path, speech_path in (("rss_10s_mb", portrait, speech_10), ("rss_60s_mb", portrait, speech_60),
+                                            ("rss_video_mb", video, speech_10), ("rss_video_1080x1920_mb", tall,
+                                                                                 speech_10)):
+            figures[key] = peak_rss_mb(face_path, speech_path, base)
         figures["rss_growth"] = figures["rss_60s_mb"] / figures["rss_10s_mb"]
-        rows.append(("peak RSS while generating, still + 10 s / 60 s speech",
-                     f"{figures['rss_10s_mb']:.0f} MB / {figures['rss_60s_mb']:.0f} MB = {figures['rss_growth']:.2f}x"))
+        show("peak RSS while generating, still + 10 s / 60 s speech",
+             f"{figures['rss_10s_mb']:.0f} MB / {figures['rss_60s_mb']:.0f} MB = {figures['rss_growth']:.2f}x")
+        show("peak RSS, 704x1216 / 1080x1920 video + 10 s speech",
+             f"{figures['rss_video_mb']:.0f} MB / {figures['rss_video_1080x1920_mb']:.0f} MB")
 
     width = max(len(name) for name, _ in rows)
-    print(f"device: {device}, batch {size}, torch threads {torch.get_num_threads()}")
+    print(f"device: {figures['device_name']}, {precision}, batch {size}, torch threads {torch.get_num_threads()}")
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     if args.json:

@@ -44,8 +44,12 @@ REGISTRY: dict[str, CheckpointSpec] = {
                        "b78b681b68ad9fe6c6fb1debc6ff43ad05834a8af8a62ffc4167b7b34ef63c37", 435_807_851),
         CheckpointSpec("s3fd", "camenduru/Wav2Lip", "face_detection/detection/sfd/s3fd.pth",
                        "619a31681264d3f7f7fc7a16a42cbbe8b23f31a256f75a366e5a1bcd59b33543", 89_843_225),
+        # The GitHub release asset of GFPGAN v1.3.0, as mirrored on the Hub (same sha256 in several mirrors).
+        CheckpointSpec("gfpgan_v1.4", "th2w33knd/GFPGANv1.4", "GFPGANv1.4.pth",
+                       "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad", 348_632_874),
     )
 }
+RESTORER = "gfpgan_v1.4"
 
 _lock = threading.RLock()
 _verified: dict[str, str] = {}
@@ -60,7 +64,7 @@ def checkpoint_dir(override: str | os.PathLike | None = None) -> Path | None:
 
 def how_to_provide(spec: CheckpointSpec) -> str:
     return (f"Download {spec.filename} from the Hugging Face repo {spec.repo_id}, save it as "
-            f"{spec.local_name} in a folder, and set {CHECKPOINT_DIR_ENV} (or --checkpoint-dir) to that folder.")
+            f"{spec.local_name} in a folder, and set the checkpoint folder ({CHECKPOINT_DIR_ENV}) to that folder.")
 
 
 def resolve(name: str, local_dir: str | os.PathLike | None = None, registry: dict[str, CheckpointSpec] = REGISTRY) -> Path:
@@ -204,6 +208,15 @@ def s3fd_state_dict(path: Path) -> dict:
     return raw
 
 
+def gfpgan_state_dict(path: Path) -> dict:
+    """The EMA weights of a GFPGAN checkpoint (the released files keep the ones to use under `params_ema`)."""
+    raw = _torch_load(path)
+    weights = raw.get("params_ema", raw.get("params")) if isinstance(raw, dict) else None
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{path.name} is not a GFPGAN checkpoint: it holds no params_ema or params weights.")
+    return weights
+
+
 def _build_generator(path: Path) -> Wav2Lip:
     model = Wav2Lip()
     weights = wav2lip_state_dict(path)
@@ -212,19 +225,20 @@ def _build_generator(path: Path) -> Wav2Lip:
     return model.eval().fold_batchnorm().to(memory_format=torch.channels_last)
 
 
-def load_generator(name: str, device: str = "cpu", local_dir: str | os.PathLike | None = None) -> Wav2Lip:
-    """The generator with BatchNorm folded, loaded once per process; a device copy is made once per device."""
+def load_generator(name: str, device: str = "cpu", local_dir: str | os.PathLike | None = None,
+                   dtype: torch.dtype = torch.float32) -> Wav2Lip:
+    """The generator with BatchNorm folded, loaded once per process; a copy per device and dtype is made once."""
     path = resolve(name, local_dir)
     with _lock:
         cpu_key = (name, str(path))
         if cpu_key not in _cpu_models:
             _cpu_models[cpu_key] = _build_generator(path)
-        if device == "cpu":
+        if device == "cpu" and dtype == torch.float32:
             return _cpu_models[cpu_key]
-        device_key = (name, str(path), device)
-        if device_key not in _device_models:
-            _device_models[device_key] = copy.deepcopy(_cpu_models[cpu_key]).to(device)
-        return _device_models[device_key]
+        copy_key = (name, str(path), device, dtype)
+        if copy_key not in _device_models:
+            _device_models[copy_key] = copy.deepcopy(_cpu_models[cpu_key]).to(device, dtype)
+        return _device_models[copy_key]
 
 
 def s3fd_path(local_dir: str | os.PathLike | None = None) -> Path:
@@ -235,24 +249,3 @@ def s3fd_path(local_dir: str | os.PathLike | None = None) -> Path:
 
         check_state_dict(s3fd_state_dict(path), s3fd().state_dict(), path.name)
     return path
-
-
-def write_random_checkpoints(folder: str | os.PathLike, seed: int = 0) -> Path:
-    """Random-weight checkpoints of the real architectures, in the released files' format, for tests and benchmarks
-    where the real weights cannot be downloaded: same compute, garbage mouths."""
-    from face_alignment.detection.sfd.net_s3fd import s3fd
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    for name in ("wav2lip_gan", "wav2lip"):
-        model = Wav2Lip()
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):  # plausible running statistics, so folding is exercised
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-        weights = {f"module.{key}": value for key, value in model.state_dict().items()}
-        torch.save({"state_dict": weights, "optimizer": {"state": {}, "param_groups": []},
-                    "global_step": 0, "global_epoch": 0}, folder / f"{name}.pth")
-    torch.save(s3fd().state_dict(), folder / "s3fd.pth")
-    return folder

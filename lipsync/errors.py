@@ -26,11 +26,15 @@ class CheckpointError(LipSyncError):
 
 
 class MediaToolError(LipSyncError):
-    """ffmpeg or ffprobe failed or timed out."""
+    """ffmpeg or ffprobe could not do its work: not installed, timed out, or stopped (not the file's fault)."""
 
-    def __init__(self, message: str, detail: str | None = None):
+
+class MediaFileError(MediaToolError):
+    """ffmpeg or ffprobe ran and failed on the file: the file's fault."""
+
+    def __init__(self, message: str, detail: str):
         super().__init__(message)
-        self.detail = detail  # the tool's own last error line, when it ran and failed
+        self.detail = detail  # the tool's own last error line
 
 
 class OutputError(LipSyncError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterator
 
-from .errors import MediaToolError
+from .errors import MediaFileError, MediaToolError
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
@@ -57,7 +57,7 @@ def run_tool(args: list[str], timeout: float, what: str) -> subprocess.Completed
         raise MediaToolError(f"{what} took longer than {timeout:.0f} s and was stopped.") from exc
     except subprocess.CalledProcessError as exc:
         detail = last_line(exc.stderr)
-        raise MediaToolError(f"{what} failed: {detail}", detail=detail) from exc
+        raise MediaFileError(f"{what} failed: {detail}", detail) from exc
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,7 @@ def probe(path: str | os.PathLike, what: str) -> MediaInfo | None:
     args = [FFPROBE, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", tool_path(path)]
     try:
         result = run_tool(args, PROBE_TIMEOUT, f"Reading the {what}")
-    except MediaToolError as exc:
-        if exc.detail is None:  # not installed, or timed out: not the file's fault
-            raise
+    except MediaFileError:
         return None
     data = json.loads(result.stdout or b"{}")
     streams = data.get("streams", [])
@@ -126,6 +124,18 @@ def popen(args: list[str], **kwargs) -> subprocess.Popen:
         return subprocess.Popen(args, **kwargs)
     except FileNotFoundError as exc:
         raise _not_installed(args[0]) from exc
+
+
+def stop(process: subprocess.Popen, grace: float) -> bool:
+    """Wait up to `grace` seconds for a streaming tool to end by itself, then kill it (0: kill it now); True when
+    it ended by itself."""
+    try:
+        process.wait(timeout=grace)
+        return True
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
 
 
 class Watchdog:

@@ -85,14 +85,22 @@ class Wav2Lip(nn.Module):
 
     def forward(self, mel: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
         """mel: (B, 1, 80, 16); faces: (B, 6, 96, 96) in [0, 1]. Returns (B, 3, 96, 96) in [0, 1]."""
-        x = self.audio_encoder(mel)
-        skips = []
-        feat = faces
+        return self.decode(mel, self.encode_faces(faces))
+
+    def encode_faces(self, faces: torch.Tensor) -> list[torch.Tensor]:
+        """The face half: features at every scale, which the decoder reuses. For a still image they are the same
+        every frame, so they can be computed once."""
+        features = []
         for block in self.face_encoder_blocks:
-            feat = block(feat)
-            skips.append(feat)
-        for block in self.face_decoder_blocks:
-            x = torch.cat((block(x), skips.pop()), dim=1)
+            faces = block(faces)
+            features.append(faces)
+        return features
+
+    def decode(self, mel: torch.Tensor, face_features: list[torch.Tensor]) -> torch.Tensor:
+        """The audio encoder and the decoder; face_features are not modified."""
+        x = self.audio_encoder(mel)
+        for block, skip in zip(self.face_decoder_blocks, reversed(face_features)):
+            x = torch.cat((block(x), skip), dim=1)
         return self.output_block(x)
 
     def fold_batchnorm(self) -> "Wav2Lip":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from gtts import gTTS
@@ -34,7 +34,7 @@ def languages() -> dict[str, str]:
     return dict(sorted(tts_langs().items()))
 
 
-@lru_cache(maxsize=1)
+@cache
 def espeak_voices() -> frozenset[str]:
     try:
         listing = subprocess.run([ESPEAK, "--voices"], check=True, capture_output=True, text=True, timeout=30).stdout

@@ -21,6 +21,7 @@ from . import media
 from .errors import FaceError, MediaToolError, OutputError
 
 STILL_MAX_SIDE_MIN = 16
+STILL_BACKGROUND = (255, 255, 255)  # RGB under the transparent parts of an image
 CODEC_ARGS = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
               "-c:a", "aac", "-b:a", "160k"]
 ENCODER_ARGS = [*CODEC_ARGS, "-movflags", "+faststart"]
@@ -105,6 +106,10 @@ def _read_still(path: Path, max_pixels: int) -> np.ndarray | None:
             image = ImageOps.exif_transpose(image)
             if image.mode == "I;16" or image.mode.startswith("I;16") or image.mode == "I":
                 image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257.0).clip(0, 255).astype(np.uint8))
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                # Composited onto a plain background, not whatever color the decoder keeps under transparency.
+                background = Image.new("RGBA", image.size, STILL_BACKGROUND + (255,))
+                image = Image.alpha_composite(background, image.convert("RGBA"))
             rgb = np.asarray(image.convert("RGB"))
         except (OSError, ValueError, SyntaxError) as exc:
             raise FaceError(f"'{path.name}' is a damaged or truncated image.") from exc
@@ -141,13 +146,7 @@ def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float,
         finished = True
     finally:
         watchdog.stop()
-        if not finished:
-            process.kill()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        media.stop(process, timeout if finished else 0)
         process.stdout.close()
         drain.join(timeout=5)
         process.stderr.close()
@@ -157,10 +156,13 @@ def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float,
         raise FaceError(f"'{face.path.name}' could not be decoded: {media.last_line(b''.join(stderr_lines))}")
 
 
-def check_output(path: str | os.PathLike) -> Path:
-    """The output file, checked before any slow work: not a folder, in a folder that exists (or is made) and can
-    be written to."""
+def check_output(path: str | os.PathLike, inputs: dict[str, str | os.PathLike | None] | None = None) -> Path:
+    """The output file, checked before any slow work: not a folder, none of the `inputs` ({what: path}, which it
+    would overwrite), in a folder that exists (or is made) and can be written to."""
     path = Path(path)
+    for what, given in (inputs or {}).items():
+        if given is not None and path.exists() and os.path.samefile(path, given):
+            raise OutputError(f"The output '{path.name}' is the {what} itself; give the output another file name.")
     if path.is_dir():
         raise OutputError(f"The output '{path.name}' is a folder; give a file name, such as "
                           f"'{Path(path.name, 'out.mp4')}'.")
@@ -223,14 +225,10 @@ class Encoder:
 
     def _failed(self) -> MediaToolError:
         """The error for an encoder that has stopped (or is stopped now): stalled, or ffmpeg's own last line."""
-        try:
-            self.process.wait(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        ended = media.stop(self.process, self.timeout)
+        self._watchdog.stop()
+        if not ended:
             return MediaToolError(f"Encoding the video took longer than {self.timeout:.0f} s and was stopped.")
-        finally:
-            self._watchdog.stop()
         self._drain.join(timeout=5)
         if self._watchdog.fired:
             return MediaToolError(f"Encoding the video stalled for more than {self.timeout:.0f} s and was stopped.")
@@ -252,14 +250,10 @@ class Encoder:
                 self.process.stdin.close()  # flushes what is buffered
         except BrokenPipeError:
             pass  # ffmpeg has already stopped: its return code tells why
-        try:
-            self.process.wait(timeout=self.timeout)
-        except subprocess.TimeoutExpired as exc:
-            self.process.kill()
-            self.process.wait()
-            raise MediaToolError(f"Encoding the video took longer than {self.timeout:.0f} s and was stopped.") from exc
-        finally:
-            self._watchdog.stop()
+        ended = media.stop(self.process, self.timeout)
+        self._watchdog.stop()
+        if not ended:
+            raise MediaToolError(f"Encoding the video took longer than {self.timeout:.0f} s and was stopped.")
         self._drain.join(timeout=5)
         if self.process.returncode != 0:
             raise self._failed()
@@ -268,9 +262,7 @@ class Encoder:
 
     def abort(self) -> None:
         self._watchdog.stop()
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
+        media.stop(self.process, 0)
         self._drain.join(timeout=5)
         if self._segments is not None:
             self._segments.stop()

@@ -1,4 +1,5 @@
-"""Shared fixtures: random-weight checkpoints of the real architectures, the shared real media, ffprobe."""
+"""Shared fixtures and helpers: random-weight checkpoints of the real architectures, the shared real media, the CLI
+in a subprocess, ffprobe, the output encoder's own noise, the app on a local port."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
+
+from lipsync import LipSyncConfig
+from lipsync.video import ENCODER_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("LIPSYNC_TEST_MEDIA", ROOT.parent / "shared" / "media"))
@@ -23,23 +28,55 @@ PORTRAIT = MEDIA / "monalisa.png"
 TALKING_HEAD = MEDIA / "talking_head.mp4"
 SPEECH = MEDIA / "speech_en.wav"
 SPEECH_ONSET = 3.0  # the sample is near-silent for its first 3 s
+HAAR = LipSyncConfig(detector="haar")  # random S3FD weights find no real face; the cascade is a real detector
 
 
 @pytest.fixture(scope="session", autouse=True)
 def checkpoint_dir(tmp_path_factory) -> Path:
     """Random-weight checkpoints written once per session and used through the real loader."""
-    from lipsync.checkpoints import write_random_checkpoints
+    from lipsync.testing import write_random_checkpoints
 
     folder = write_random_checkpoints(tmp_path_factory.mktemp("checkpoints"))
-    os.environ["LIPSYNC_CHECKPOINT_DIR"] = str(folder)
-    os.environ["LIPSYNC_CACHE"] = str(tmp_path_factory.mktemp("lipsync-cache"))
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    return folder
+    with pytest.MonkeyPatch.context() as patch:  # the environment is restored after the session
+        patch.setenv("LIPSYNC_CHECKPOINT_DIR", str(folder))
+        patch.setenv("LIPSYNC_CACHE", str(tmp_path_factory.mktemp("lipsync-cache")))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def restorer_file(checkpoint_dir) -> Path:
+    """The random-weight GFPGAN file (~345 MB), written once beside the other random checkpoints, only for the
+    tests that need it."""
+    from lipsync.testing import write_random_restorer
+
+    return write_random_restorer(checkpoint_dir)
 
 
 def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, check=True, capture_output=True, timeout=300, **kwargs)
+
+
+def cli(*args, cwd: Path = ROOT, env: dict[str, str] | None = None,
+        timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m lipsync ARGS` in a subprocess running this checkout's code; text output captured."""
+    environment = dict(os.environ, **(env or {}), PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "lipsync", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=environment)
+
+
+def through_encoder(image: np.ndarray, folder: Path, rate: str = "25") -> list[np.ndarray]:
+    """The BGR image as 0.5 s of video through the output encoder's settings, with no sync at all: what the
+    encoder alone does to it (the codec noise that outputs are compared within)."""
+    import cv2
+
+    still = folder / "reference.png"
+    cv2.imwrite(str(still), image)
+    out = folder / "reference.mp4"
+    run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-framerate", rate, "-i", str(still), "-t", "0.5",
+         *ENCODER_ARGS[:8], str(out)])
+    return read_frames(out)
 
 
 def cut_speech(out: Path, seconds: float, start: float = SPEECH_ONSET, extra: list[str] | None = None) -> Path:

@@ -13,7 +13,9 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from conftest import PORTRAIT, TALKING_HEAD, assert_valid_mp4, cut_speech, probe, serve_app
+from conftest import PORTRAIT, TALKING_HEAD, assert_valid_mp4, cut_speech, probe, read_frames, serve_app
+from lipsync import options, pipeline
+from lipsync.config import BLENDS, CHECKPOINT_NAMES, DETECTORS, ENHANCERS, PRECISIONS, SMOOTHING, LipSyncConfig
 
 HAAR = {"detector": "haar"}  # random S3FD weights find nothing useful; the cascade is a real detector
 
@@ -49,23 +51,46 @@ def test_text_endpoint_falls_back_to_espeak_offline(client):
                                    api_name="/generate_from_text")
     info = probe(Path(video))
     assert info["video"]["codec_name"] == "h264" and float(info["audio"]["duration"]) > 1.0
-    assert "espeak-ng" in status and "gTTS unavailable" in status
+    assert "voice: gTTS could not be reached, so the offline voice (espeak-ng) was used" in status
+    assert "Error" not in status  # words, not the exception's text
 
 
 def test_only_the_first_inputs_are_needed(client, tmp_path):
-    """Every option has a default: a client may pass the face and the speech alone. The default detector, S3FD,
-    has random weights here: it may find no face, and it is slow on many pixels, hence a small portrait."""
+    """Every option has a default, the config's own: a client may pass the face and the speech alone. The default
+    detector, S3FD, has random weights here: it finds (meaningless) faces in any picture, and it is slow on many
+    pixels, hence a small portrait."""
+    endpoint = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate_from_audio"]
+    defaults = {parameter["parameter_name"]: parameter["parameter_default"] for parameter in endpoint["parameters"]
+                if parameter["parameter_has_default"]}
+    assert options.to_config({name: value for name, value in defaults.items() if name in options.NAMES}
+                             ) == LipSyncConfig()
+    assert set(options.NAMES) - set(defaults) == {"checkpoint_dir", "batch_size", "device"}  # the server's choice
+
     small = tmp_path / "small.png"
     cv2.imwrite(str(small), cv2.resize(cv2.imread(str(PORTRAIT)), (100, 150), interpolation=cv2.INTER_AREA))
-    try:
-        video, _ = client.predict(handle_file(small), handle_file(cut_speech(tmp_path / "s.wav", 0.5)),
-                                  api_name="/generate_from_audio")
-        assert probe(Path(video))["video"]["codec_name"] == "h264"
-    except AppError as exc:
-        assert "No face was found" in str(exc)
+    video, status = client.predict(handle_file(small), handle_file(cut_speech(tmp_path / "s.wav", 0.5)),
+                                   api_name="/generate_from_audio")
+    assert_valid_mp4(Path(video), 0.5, (100, 150), 25)
+    assert "lips moved in" in status
 
 
-def test_options_reach_the_pipeline(client, tmp_path):
+def test_an_empty_option_means_its_default(client, tmp_path):
+    """An empty Pads box once meant 0 0 0 0 in the app, while the default is 0 10 0 0."""
+    speech = handle_file(cut_speech(tmp_path / "s.wav", 0.4))
+
+    def frames(**chosen) -> list:
+        video, _ = client.predict(handle_file(PORTRAIT), speech, **HAAR, **chosen, api_name="/generate_from_audio")
+        return read_frames(Path(video))
+
+    empty, default = frames(pads=""), frames(pads=options.as_text(LipSyncConfig().pads))
+    assert len(empty) == len(default) == 10
+    assert all(np.array_equal(a, b) for a, b in zip(empty, default))
+    no_margin = frames(pads="0 0 0 0")
+    assert not all(np.array_equal(a, b) for a, b in zip(empty, no_margin))  # the margin shows in the pixels
+
+
+def test_options_reach_the_pipeline(server, client, tmp_path):
+    log_start = len(server.log.read_text())
     speech = handle_file(cut_speech(tmp_path / "s.wav", 1.0))
     video, _ = client.predict(handle_file(TALKING_HEAD), speech, output_size=278, **HAAR,
                               api_name="/generate_from_audio")
@@ -77,8 +102,12 @@ def test_options_reach_the_pipeline(client, tmp_path):
         client.predict(handle_file(PORTRAIT), speech, face_index=3, **HAAR, api_name="/generate_from_audio")
     with pytest.raises(AppError, match="Pads must be four whole numbers"):
         client.predict(handle_file(PORTRAIT), speech, pads="0 10", **HAAR, api_name="/generate_from_audio")
-    with pytest.raises(AppError, match="wav3lip is not in the list of choices"):
+    # Out of range through the API: the app's own sentence, as for any bad input, and no traceback in its log.
+    with pytest.raises(AppError, match=r"^checkpoint must be one of wav2lip_gan, wav2lip, not 'wav3lip'$"):
         client.predict(handle_file(PORTRAIT), speech, checkpoint="wav3lip", **HAAR, api_name="/generate_from_audio")
+    with pytest.raises(AppError, match=r"^blend must be one of feather, hard, not 'soft'$"):
+        client.predict(handle_file(PORTRAIT), speech, blend="soft", **HAAR, api_name="/generate_from_audio")
+    assert "Traceback" not in server.log.read_text()[log_start:]
 
 
 def test_image_without_a_face_is_a_clear_client_error(client, no_face):
@@ -93,7 +122,7 @@ def test_bad_speech_and_text_are_clear_client_errors(client, tmp_path):
         client.predict(handle_file(PORTRAIT), handle_file(broken), **HAAR, api_name="/generate_from_audio")
     with pytest.raises(AppError, match="no text to speak"):
         client.predict(handle_file(PORTRAIT), "   ", "en", **HAAR, api_name="/generate_from_text")
-    with pytest.raises(AppError, match="xx is not in the list of choices"):
+    with pytest.raises(AppError, match="Language 'xx' is not supported"):
         client.predict(handle_file(PORTRAIT), "Hello", "xx", **HAAR, api_name="/generate_from_text")
 
 
@@ -171,12 +200,25 @@ def test_fifty_mixed_runs_and_a_cancel_leave_nothing_behind(server, tmp_path, no
     assert served <= len(results) <= served + 1
 
 
-def test_without_weights_the_app_starts_and_says_how_to_provide_them(tmp_path):
+def test_without_weights_the_app_starts_and_names_every_missing_file(tmp_path):
     offline = {"LIPSYNC_CHECKPOINT_DIR": "", "HF_HOME": str(tmp_path / "empty-hf-home"), "HF_HUB_OFFLINE": "1"}
     with serve_app(tmp_path, env=offline) as bare:
         client = Client(bare.url, verbose=False)
-        with pytest.raises(AppError, match="Could not fetch checkpoints/wav2lip_gan.pth .*LIPSYNC_CHECKPOINT_DIR"):
+        with pytest.raises(AppError, match=r"^Missing: wav2lip_gan.pth and s3fd.pth \(they could not be "
+                                           r"fetched from the Hugging Face Hub\)\. .*--checkpoint-dir "
+                                           r".*LIPSYNC_CHECKPOINT_DIR"):
             client.predict(handle_file(PORTRAIT), "Hello.", "en", **HAAR, api_name="/generate_from_text")
+        assert "Traceback" not in bare.log.read_text()
+
+
+def test_checkpoint_dir_flag(tmp_path, checkpoint_dir):
+    """`python app.py --checkpoint-dir DIR`, as the README and the app's messages say."""
+    offline = {"LIPSYNC_CHECKPOINT_DIR": "", "HF_HOME": str(tmp_path / "empty-hf-home"), "HF_HUB_OFFLINE": "1"}
+    with serve_app(tmp_path, "--checkpoint-dir", str(checkpoint_dir), env=offline) as served:
+        video, _ = Client(served.url, verbose=False).predict(
+            handle_file(PORTRAIT), handle_file(cut_speech(tmp_path / "s.wav", 0.4)), **HAAR,
+            api_name="/generate_from_audio")
+    assert_valid_mp4(Path(video), 0.4, (300, 446), 25)
 
 
 def test_gpu_slot_is_sized_from_the_frames_to_generate(tmp_path):
@@ -191,3 +233,54 @@ def test_gpu_slot_is_sized_from_the_frames_to_generate(tmp_path):
     assert slot(PORTRAIT, long) == app.GPU_BASE_SECONDS + 1050 // app.GPU_FRAMES_PER_SECOND
     assert slot(PORTRAIT, text="A sentence to speak. " * 40) > slot(PORTRAIT, text="Hi.")
     assert slot(PORTRAIT, tmp_path / "missing.wav") == app.GPU_BASE_SECONDS  # the call itself will explain
+
+
+def test_the_page_speaks_in_words_and_the_api_keeps_the_values():
+    import app
+
+    assert set(app.STAGE_LABELS) == set(pipeline.STAGES)  # every stage the pipeline reports has words
+    for choices, values in ((app.MODELS, CHECKPOINT_NAMES), (app.FINDERS, DETECTORS), (app.SMOOTHING, SMOOTHING),
+                            (app.BLENDS, BLENDS), (app.PRECISIONS, PRECISIONS), (app.ENHANCERS, ENHANCERS)):
+        assert [value for _, value in choices] == list(values)
+        assert all(label != value for label, value in choices if value not in ("bf16",))  # bf16 has no other name
+    assert app.SIZES[0] == ("Keep (up to 1080p)", LipSyncConfig().output_size)
+
+
+def test_the_preview_numbers_the_ten_largest_faces_and_counts_the_rest(tmp_path):
+    import app
+
+    frame, (face,) = pipeline.find_faces(PORTRAIT, LipSyncConfig(**HAAR))
+    x1, y1, x2, y2 = face.bounds(frame.shape[1], frame.shape[0])
+    margin = (x2 - x1) * 6 // 10
+    head = frame[max(0, y1 - margin):y2 + margin, max(0, x1 - margin):x2 + margin]
+    crowd = tmp_path / "crowd.png"
+    cv2.imwrite(str(crowd), np.vstack([np.hstack([head] * 4)] * 3))  # twelve faces
+
+    video, picture, choices, note = app.preview_faces(str(crowd), "haar", True, "")
+    assert note == "12 faces found; the 10 largest are numbered, and 2 more are not."
+    numbers = [value for _, value in choices["choices"]]
+    assert len(numbers) == 11 and numbers[0] == 0 and numbers[-1] == app.ALL_FACES
+    height, width, _ = picture.shape  # the first frame, cropped to even sides
+    assert (height // 2, width // 2) == (head.shape[0] * 3 // 2, head.shape[1] * 4 // 2)
+    assert video["visible"] is False
+
+    video, picture, choices, note = app.preview_faces(str(TALKING_HEAD), "haar", True, "")
+    assert note == "1 face found." and video["visible"] is True and video["value"] == str(TALKING_HEAD)
+
+
+def test_the_estimate_before_generate(tmp_path, monkeypatch):
+    import app
+
+    speech = str(cut_speech(tmp_path / "s.wav", 2.0))
+    monkeypatch.setattr(app, "SPEED", app.Speed())  # nothing measured yet in this process
+    guess = app.estimate(str(PORTRAIT), "audio", "", speech, False, "none")
+    assert guess == ("Estimate: about 5 s on this computer's CPU (2 cores) for 50 frames (a first guess until one "
+                     "request has run here).").replace("2 cores", f"{os.cpu_count()} cores")
+    hd = app.estimate(str(PORTRAIT), "audio", "", speech, False, "gfpgan")
+    assert hd.startswith("Estimate: about 105 s")  # GFPGAN on 2 CPU cores: about 2 s a frame
+    assert app.estimate(str(PORTRAIT), "text", "", speech, False, "none") == ""  # no words in this tab yet
+
+    made = app.Result(tmp_path / "out.mp4", 2.0, 50, 25.0, 300, 446, 50, None, None, seconds=10.0)
+    app.SPEED.record(made, LipSyncConfig(enhance="none"))
+    measured = app.estimate(str(PORTRAIT), "audio", "", speech, False, "none")
+    assert measured.startswith("Estimate: about 10 s") and "at the speed of the last requests here" in measured

@@ -1,9 +1,10 @@
-"""The page as a person uses it: `python app.py` driven in headless Chromium (Debian's) through Playwright."""
+"""The page as a person uses it: `python app.py` driven in headless Chromium through Playwright."""
 
 from __future__ import annotations
 
+import os
 import re
-import time
+import shutil
 from pathlib import Path
 
 import cv2
@@ -11,11 +12,13 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from conftest import PORTRAIT, cut_speech, serve_app
+from conftest import PORTRAIT, ROOT, TALKING_HEAD, cut_speech, serve_app
+from lipsync import pipeline
+import app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
+DOCS = ROOT / "docs"  # the README shows the page as these tests see it
 # Without these, Chromium on a closed network stalls on its own background fetches.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -26,7 +29,10 @@ FADED_IN = """(element) => {
         if (parseFloat(getComputedStyle(element).opacity) < 1) return false;
     return true;
 }"""
-STAGES = ["Preparing the speech", "Finding the face", "Moving the lips", "Writing the video"]
+STAGES = [app.STAGE_LABELS[stage] for stage in pipeline.STAGES]  # the progress text, in the pipeline's order
+# An examples table shows all its columns and every header and cell whole (no sideways scroll, no cut words).
+NOT_CUT = """(element) => [...element.querySelectorAll('.table-wrap, th, td')]
+    .every(box => box.scrollWidth <= box.clientWidth + 1)"""
 # Records, from before the click on, every progress stage the page shows and any traceback text that flashes by.
 WATCH = """(stages) => {
     window.seen = {stages: [], traceback: false};
@@ -46,10 +52,24 @@ def server(tmp_path_factory):
         yield running
 
 
+def chromium_path() -> str | None:
+    """$LIPSYNC_CHROMIUM or $CHROMIUM_PATH, else Debian's chromium, else None: Playwright's own browser
+    (`python -m playwright install chromium`)."""
+    for candidate in (os.environ.get("LIPSYNC_CHROMIUM"), os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium",
+                      shutil.which("chromium")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
 @pytest.fixture(scope="module")
 def chromium():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        except Exception as exc:  # Playwright's own browser is not installed either
+            pytest.skip(f"no Chromium to drive ({str(exc).splitlines()[0]}): set LIPSYNC_CHROMIUM, install "
+                        f"Debian's chromium, or run `python -m playwright install chromium`")
         try:
             yield browser
         finally:
@@ -79,8 +99,12 @@ def open_with_haar(page: Page, url: str) -> None:
 
 
 def upload_face(page: Page, path: Path) -> None:
+    loaded = page.locator("#face").get_by_label("Clear")
+    if loaded.count():  # a face is there already: take it away first, as a person would
+        loaded.click()
     page.locator("#face input[type=file]").set_input_files(str(path))
-    expect(page.locator("#face")).to_contain_text(path.name)
+    # Its name, stem and suffix (which Gradio sets apart, at times with a space between).
+    expect(page.locator("#face")).to_contain_text(re.compile(rf"{re.escape(path.stem)}\s*{re.escape(path.suffix)}"))
 
 
 def assert_no_traceback(page: Page) -> None:
@@ -94,13 +118,20 @@ def saved(page: Page, path: Path, full_page: bool = True) -> Path:
     return path
 
 
-def test_text_tab_makes_a_video(server, page, tmp_path):
+def wall(folder: Path) -> Path:
+    path = folder / "wall.png"
+    cv2.imwrite(str(path), np.tile(np.linspace(60, 200, 320, dtype=np.uint8)[None, :, None], (240, 1, 3)))
+    return path
+
+
+def test_text_tab_makes_a_video_and_an_error_clears_the_status(server, page, tmp_path):
     open_with_haar(page, server.url)
     upload_face(page, PORTRAIT)
-    expect(page.locator("#face-preview img")).to_be_visible()  # the first frame with the face numbered
+    expect(page.locator("#face-preview img")).to_be_visible()  # the picture, with the face numbered
     expect(page.get_by_text("1 face found.")).to_be_visible()
 
     page.locator("#text textarea").fill("Good morning, how are you?")
+    expect(page.locator("#estimate")).to_contain_text(re.compile(r"Estimate: about \d+ s on this computer's CPU"))
     page.evaluate(WATCH, STAGES)
     log_start = len(server.log.read_text())
     page.locator("#generate-text").click()
@@ -112,18 +143,24 @@ def test_text_tab_makes_a_video(server, page, tmp_path):
     assert src.startswith(server.url) and src.endswith("-lipsync.mp4")
 
     status = page.locator("#status")
-    expect(status).to_contain_text("espeak-ng")  # gTTS cannot reach Google here: the offline voice speaks
+    expect(status).to_contain_text("gTTS could not be reached, so the offline voice (espeak-ng) was used")
     expect(status).to_contain_text(re.compile(r"frames at 25 fps, 300×446"))
+    expect(status).to_contain_text(re.compile(r"made in \d+\.\d s, estimated \d+ s"))  # how long it took
+    assert_no_traceback(page)
+    saved(page, tmp_path / "text_tab.png")
+
+    upload_face(page, wall(tmp_path))  # now a request that fails: its error must not sit beside the last success
+    expect(page.get_by_text("No face found here")).to_be_visible()
+    page.locator("#generate-text").click()
+    expect(page.get_by_test_id("toast-text")).to_contain_text("No face was found in the image")
+    expect(status).to_have_text(re.compile(r"^\s*$"))
     assert_no_traceback(page)
     assert "Traceback" not in server.log.read_text()[log_start:]  # (a gr.Error, by Gradio's default, logs one)
-    saved(page, tmp_path / "text_tab.png")
 
 
 def test_image_without_a_face_shows_an_error(server, page, tmp_path):
-    wall = tmp_path / "wall.png"
-    cv2.imwrite(str(wall), np.tile(np.linspace(60, 200, 320, dtype=np.uint8)[None, :, None], (240, 1, 3)))
     open_with_haar(page, server.url)
-    upload_face(page, wall)
+    upload_face(page, wall(tmp_path))
     expect(page.get_by_text("No face found here")).to_be_visible()  # the preview warns before any generation
 
     page.locator("#text textarea").fill("Hello there.")
@@ -132,12 +169,24 @@ def test_image_without_a_face_shows_an_error(server, page, tmp_path):
     expect(toast).to_have_class(re.compile(r"\berror\b"))
     expect(toast).to_contain_text("No face was found in the image")
     page.wait_for_function(FADED_IN, arg=toast.element_handle())  # for the screenshot
+    page.wait_for_timeout(12_000)  # longer than Gradio's default toast: this one stays until closed
+    expect(toast).to_be_visible()
     assert page.evaluate(RESULT_SRC) is None
     assert_no_traceback(page)
     saved(page, tmp_path / "no_face.png", full_page=False)  # the toast is fixed to the viewport
 
 
-def test_audio_tab_makes_a_new_video_each_time(server, page, tmp_path):
+def test_a_video_face_plays_in_the_page(server, page):
+    open_with_haar(page, server.url)
+    upload_face(page, TALKING_HEAD)
+    face_video = page.locator("#face-video video")
+    expect(face_video).to_be_visible()
+    page.wait_for_function("(video) => video.readyState >= 1 && video.duration > 1", arg=face_video.element_handle())
+    expect(page.locator("#face-preview img")).to_be_visible()  # its first frame, with the face numbered
+    expect(page.get_by_text("1 face found.")).to_be_visible()
+
+
+def test_a_second_click_is_queued_and_says_so(server, page, tmp_path):
     speech = cut_speech(tmp_path / "s.wav", 1.5)
     open_with_haar(page, server.url)
     upload_face(page, PORTRAIT)
@@ -146,43 +195,76 @@ def test_audio_tab_makes_a_new_video_each_time(server, page, tmp_path):
     page.get_by_role("tab", name="Audio").click()
     page.locator("#audio input[type=file]").set_input_files(str(speech))
     expect(page.locator("#audio").get_by_label("Clear")).to_be_visible()  # the recording is loaded
+    expect(page.locator("#estimate")).to_contain_text(re.compile(r"for 3[78] frames"))  # 1.5 s at 25 fps
     button = page.locator("#generate-audio")
     button.click()
+    button.click()  # while the first runs
+    expect(page.locator("#status")).to_contain_text("Queued: this request starts when the one running now is done.")
     page.wait_for_function(RESULT_SRC, timeout=GENERATE_TIMEOUT_MS)
     first = page.evaluate(RESULT_SRC)
-    expect(page.locator("#status")).to_contain_text(re.compile(r"^\s*1\.5 s, 3[78] frames at 25 fps"))
-
-    button.click()  # the same request again: a new result replaces the first
     page.wait_for_function(f"(old) => ({RESULT_SRC})() && ({RESULT_SRC})() !== old", arg=first,
-                           timeout=GENERATE_TIMEOUT_MS)
+                           timeout=GENERATE_TIMEOUT_MS)  # the queued one ran after it, and replaced it
     second = page.evaluate(RESULT_SRC)
     assert second.endswith("-lipsync.mp4") and second != first
-    status = page.locator("#status").inner_text()
-    assert "voice:" not in status  # a recording: no text-to-speech
+    status = page.locator("#status")
+    expect(status).to_contain_text(re.compile(r"^\s*1\.5 s, 3[78] frames at 25 fps"))
+    assert "voice:" not in status.inner_text()  # a recording: no text-to-speech
     assert_no_traceback(page)
     saved(page, tmp_path / "audio_tab.png")
 
 
-def test_missing_weights_banner(chromium, tmp_path):
-    empty_hub = tmp_path / "hf-home"
-    empty_hub.mkdir()
-    env = {"LIPSYNC_CHECKPOINT_DIR": "", "HF_HOME": str(empty_hub), "HF_HUB_OFFLINE": "1"}  # "" counts as unset
-    with serve_app(tmp_path / "app", env=env) as bare:
+def test_the_page_at_desktop_and_phone_widths(server, page):
+    """The screenshots in docs/ come from here: 1280 px, then the same page on a 390 px phone."""
+    open_with_haar(page, server.url)
+    page.get_by_text("Options", exact=True).click()  # closed again, as a visitor first sees it
+    upload_face(page, PORTRAIT)
+    expect(page.get_by_text("1 face found.")).to_be_visible()
+    page.locator("#text textarea").fill("Hello! I have kept this smile for five hundred years.")
+    page.locator("#generate-text").click()
+    page.wait_for_function(RESULT_SRC, timeout=GENERATE_TIMEOUT_MS)
+    expect(page.locator("#status")).to_contain_text("made in")
+
+    for width, name in ((1280, "app.png"), (390, "app_phone.png")):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(500)  # the layout settles
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+        button = page.locator("#generate-text").bounding_box()
+        result = page.locator("#result").bounding_box()
+        assert 0 <= button["x"] and button["x"] + button["width"] <= width
+        for table in ("#example-text", "#example-audio"):
+            assert page.locator(table).evaluate(NOT_CUT), f"{table} is cut off at {width} px"
+        if width == 390:  # one column: the result right after the button, not under the options
+            assert 0 < result["y"] - (button["y"] + button["height"]) < 150, (button, result)
+        else:  # two columns: the result beside the inputs
+            assert result["x"] > button["x"] + button["width"] and result["y"] < button["y"]
+        saved(page, DOCS / name)
+
+
+def test_missing_weights_banner_clears_when_the_weights_arrive(chromium, tmp_path, checkpoint_dir):
+    """The page polls the weights while any is missing: files put in place after start-up are taken up without a
+    reload, and the banner and the disabled buttons clear."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    with serve_app(tmp_path / "app", env={"LIPSYNC_CHECKPOINT_DIR": str(folder)}) as bare:
         context = chromium.new_context()
         try:
             page = context.new_page()
-            banner = page.locator("#weights-banner [data-testid=markdown]")
             page.goto(bare.url)
-            # The banner is filled once, on load; the first visit may come before the fetch has failed.
-            deadline = time.monotonic() + 30
-            while True:
-                expect(banner).to_contain_text(re.compile("not available|Fetching"))
-                if "not available" in banner.inner_text() or time.monotonic() > deadline:
-                    break
-                page.wait_for_timeout(500)  # the banner does not update itself: look again
-                page.reload()
+            banner = page.locator("#weights-banner [data-testid=markdown]")
             expect(banner).to_contain_text("The model weights are not available")
-            expect(banner).to_contain_text("LIPSYNC_CHECKPOINT_DIR")
+            expect(banner).to_contain_text(f"Missing: wav2lip_gan.pth and s3fd.pth (not in {folder})")
+            expect(banner).to_contain_text("--checkpoint-dir")
+            button = page.locator("#generate-text")
+            expect(button).to_be_disabled()
+            expect(button).to_contain_text("waiting for the model weights")
+            upload_face(page, PORTRAIT)  # the default detector, S3FD, needs its file: the preview says what will do
+            expect(page.locator("#faces-note")).to_contain_text("Quick, no download (Haar)")
             saved(page, tmp_path / "no_weights.png")
+
+            for name in ("wav2lip_gan.pth", "s3fd.pth"):
+                shutil.copy(checkpoint_dir / name, folder / name)
+            expect(banner).to_have_text(re.compile(r"^\s*$"), timeout=30_000)  # no reload: the page polls
+            expect(button).to_be_enabled()
+            expect(button).to_have_text("Generate from text")
         finally:
             context.close()

@@ -15,11 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import PORTRAIT, SPEECH, TALKING_HEAD, probe, read_frames, run
-from lipsync import LipSyncConfig, blend, face, generate, video
-from lipsync.video import ENCODER_ARGS
+from conftest import HAAR, PORTRAIT, SPEECH, TALKING_HEAD, probe, read_frames, run, through_encoder
+from lipsync import LipSyncConfig, blend, detect, generate, testing, track, video
+from lipsync.geometry import FaceBox
 
-HAAR = LipSyncConfig(detector="haar")
 SYNC_ALL = HAAR.replace(keep_silence=False)  # every frame gets a mouth, silences included
 STILLS = os.environ.get("LIPSYNC_QUALITY_STILLS")  # a folder: the seam tests also save their frames there
 VOICED = (4.0, 12.0)  # seconds into speech_en.wav where 1.5 s of unbroken talk starts (it opens with 3 s of silence)
@@ -45,16 +44,6 @@ def encode(frames: list[np.ndarray], path: Path, fps: str = "25") -> Path:
     return path
 
 
-def through_encoder(image: np.ndarray, tmp_path: Path, rate: str = "25") -> list[np.ndarray]:
-    """The image as 0.5 s of video through the output encoder's settings, with no sync at all."""
-    still = tmp_path / "reference.png"
-    cv2.imwrite(str(still), image)
-    out = tmp_path / "reference.mp4"
-    run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-framerate", rate, "-i", str(still), "-t", "0.5",
-         *ENCODER_ARGS[:8], str(out)])
-    return read_frames(out)
-
-
 def codec_tolerance(image: np.ndarray, tmp_path: Path, rate: str = "25"):
     """area -> the most the encoder alone changes `image` there (mean over the area, worst frame), plus 1 level:
     an output frame within it is unchanged "within codec tolerance"."""
@@ -72,22 +61,22 @@ def region(bounds: tuple[int, int, int, int]) -> tuple[slice, slice]:
     return slice(y1, y2), slice(x1, x2)
 
 
-def plan_still(image: np.ndarray, config: LipSyncConfig) -> list[face.FaceBox]:
+def plan_still(image: np.ndarray, config: LipSyncConfig) -> list[FaceBox]:
     """The boxes generate() pastes into a still: the same detection and planning calls."""
-    found = face.detect_frames(face.HaarDetector(), [image], 1.0, None, config.align_roll)
-    return face.plan_faces(found, config, 25.0, image.shape[1], image.shape[0], str)[0]
+    found = detect.detect_faces(detect.HaarDetector(), [image], 1.0, config.align_roll, still=True)
+    return track.plan_faces(found, config, 25.0, image.shape[1], image.shape[0], str)[0]
 
 
 def detect_video(path: Path, output_size: int, align_roll: bool = True):
     """Raw detections of every frame (generate() searches every VIDEO_DETECT_STRIDE-th), and the opened input."""
     source = video.open_face(path, output_size, 40_000_000, 25.0)
-    scale = face.detection_scale(source.width, source.height, False)
+    scale = detect.detection_scale(source.width, source.height, False)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
     frames = video.iter_video_frames(source, *small, 120)
-    return face.detect_in_batches(face.HaarDetector(), frames, scale, align_roll), source
+    return detect.detect_faces(detect.HaarDetector(), frames, scale, align_roll), source
 
 
-def polygon(box: face.FaceBox) -> np.ndarray:
+def polygon(box: FaceBox) -> np.ndarray:
     """The corners of a (rotated) box in frame pixels: the crop's corners mapped back."""
     inverse = cv2.invertAffineTransform(box.crop_matrix(96))
     corners = np.array([[0, 0, 1], [96, 0, 1], [96, 96, 1], [0, 96, 1]], np.float64)
@@ -138,7 +127,7 @@ def speech_1s(tmp_path_factory) -> Path:
 # ---------------------------------------------------------------- feathered blend
 
 def seam_ratio(name: str, face_path: Path, config: LipSyncConfig, speech: Path, tmp_path: Path,
-               inputs: list[np.ndarray], plan: list[list[face.FaceBox]]) -> tuple[float, float]:
+               inputs: list[np.ndarray], plan: list[list[FaceBox]]) -> tuple[float, float]:
     """Mean seam score of a hard paste and of the feathered blend, same weights, same boxes."""
     scores, middle = {}, {}
     for mode in ("hard", "feather"):
@@ -146,7 +135,7 @@ def seam_ratio(name: str, face_path: Path, config: LipSyncConfig, speech: Path, 
         frames = read_frames(out.path)
         assert len(frames) == out.frames
         scores[mode] = float(np.mean([
-            blend.seam_score(inputs[min(i, len(inputs) - 1)], frame, box)
+            testing.seam_score(inputs[min(i, len(inputs) - 1)], frame, box)
             for i, frame in enumerate(frames) for box in plan[min(i, len(plan) - 1)]]))
         middle[mode] = frames[len(frames) // 2]
     if STILLS:
@@ -154,7 +143,7 @@ def seam_ratio(name: str, face_path: Path, config: LipSyncConfig, speech: Path, 
     return scores["hard"], scores["feather"]
 
 
-def save_still(path: Path, frames: dict[str, np.ndarray], box: face.FaceBox, height: int = 260) -> None:
+def save_still(path: Path, frames: dict[str, np.ndarray], box: FaceBox, height: int = 260) -> None:
     """The README's picture: the same frame, hard paste beside feathered blend, cropped around the face."""
     frame = frames["hard"]
     x1, y1, x2, y2 = box.bounds(frame.shape[1], frame.shape[0])
@@ -184,7 +173,7 @@ def test_feathered_blend_halves_the_seam_on_the_portrait(tmp_path, speech_1s):
 def test_feathered_blend_halves_the_seam_on_the_video(tmp_path, speech_1s):
     config = SYNC_ALL.replace(output_size=352)
     found, source = detect_video(TALKING_HEAD, config.output_size)
-    plan = face.plan_faces(found, config, float(source.fps), source.width, source.height, str)
+    plan = track.plan_faces(found, config, float(source.fps), source.width, source.height, str)
     inputs = list(itertools.islice(video.iter_video_frames(source, source.width, source.height, 120), 30))
     hard, feather = seam_ratio("video", TALKING_HEAD, config, speech_1s, tmp_path, inputs, plan)
     assert hard > 10.0
@@ -197,9 +186,9 @@ def test_smoothing_steadies_the_box_without_lag_on_the_talking_head():
     found, source = detect_video(TALKING_HEAD, 1216)
     config = HAAR.replace(pads=(0, 0, 0, 0))
     fps = float(source.fps)
-    raw = face.build_tracks(found)[0]
+    raw = track.build_tracks(found)[0]
     assert not np.isnan(raw[:, 0]).any(), "Haar finds the head in every frame"
-    plan = face.plan_faces(found, config, fps, source.width, source.height, str)
+    plan = track.plan_faces(found, config, fps, source.width, source.height, str)
     smooth = np.array([[boxes[0].cx, boxes[0].cy] for boxes in plan])
     assert jitter(smooth) <= 0.5 * jitter(raw[:, :2]), (jitter(smooth), jitter(raw[:, :2]))
     for axis in (0, 1):
@@ -215,9 +204,9 @@ def test_smoothing_follows_a_moving_head_without_lag():
     pan = 45 * np.sin(2 * np.pi * np.arange(len(frames)) / 50)
     moved = [cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, 0]]), (208, 360), borderMode=cv2.BORDER_REPLICATE)
              for frame, dx in zip(frames, pan)]
-    found = face.detect_in_batches(face.HaarDetector(), moved, 1.0, True)
-    raw = face.fill_gaps(face.build_tracks(found)[0], 12)
-    plan = face.plan_faces(found, HAAR.replace(pads=(0, 0, 0, 0)), 25.0, 208, 360, str)
+    found = detect.detect_faces(detect.HaarDetector(), moved, 1.0, True)
+    raw = track.fill_gaps(track.build_tracks(found)[0], 12)
+    plan = track.plan_faces(found, HAAR.replace(pads=(0, 0, 0, 0)), 25.0, 208, 360, str)
     smooth = np.array([boxes[0].cx for boxes in plan])
     assert abs(lag(smooth, raw[:, 0])) <= 2 and abs(lag(smooth - smooth.mean(), pan)) <= 2
     width = np.median(raw[:, 2])
@@ -320,14 +309,14 @@ def test_tilted_portrait_is_found_and_cropped_upright(degrees):
     # angle (a sign error anywhere in crop_matrix, _to_boxes or the eye roll) turns it twice as far instead.
     reference = blend.crop_face(image, upright)
     good = correlation(blend.crop_face(turned, box), reference)
-    wrong = correlation(blend.crop_face(turned, face.FaceBox(box.cx, box.cy, box.w, box.h, -box.angle)), reference)
+    wrong = correlation(blend.crop_face(turned, FaceBox(box.cx, box.cy, box.w, box.h, -box.angle)), reference)
     assert good >= 0.9 and wrong <= good - 0.15, (good, wrong)
     # bounds() covers the turned box, padded() grew it at the chin only (pads 0 10 0 0), along the face's own axes.
     x1, y1, x2, y2 = box.bounds(turned.shape[1], turned.shape[0])
     corners = polygon(box)
     assert (corners[:, 0] >= x1 - 1).all() and (corners[:, 0] <= x2 + 1).all()
     assert (corners[:, 1] >= y1 - 1).all() and (corners[:, 1] <= y2 + 1).all()
-    bare = face.FaceBox(box.cx, box.cy, box.w, box.h, box.angle)
+    bare = FaceBox(box.cx, box.cy, box.w, box.h, box.angle)
     grown = polygon(bare.padded((0, 10, 0, 0), 10**4, 10**4))
     bare = polygon(bare)
     theta = math.radians(box.angle)
@@ -374,7 +363,7 @@ def test_frames_without_a_face_pass_through_and_the_face_is_found_again(tmp_path
     first[:, :300], last[:, 100:] = image, image
     sky = np.tile(np.linspace(60, 220, 446, dtype=np.uint8)[:, None, None], (1, 400, 3))
     frames = [first] * 25 + [sky] * 25 + [last] * 25
-    assert face.MAX_GAP_SECONDS < 1.0, "the loss outlasts what is bridged by interpolation"
+    assert track.MAX_GAP_SECONDS < 1.0, "the loss outlasts what is bridged by interpolation"
     path = encode(frames, tmp_path / "lost.mp4")
     inputs = read_frames(path)
     speech = talk(tmp_path / "talk.wav", 3.0)

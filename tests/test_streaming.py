@@ -12,17 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PORTRAIT, assert_valid_mp4, cut_speech, probe, run
-from lipsync import LipSyncConfig, generate, media, video
+from conftest import HAAR, PORTRAIT, assert_valid_mp4, cut_speech, probe, run
+from lipsync import generate, media, video
 from lipsync.errors import MediaToolError
-from lipsync.pipeline import STAGES
+from lipsync.progress import STAGES, Stage
 
 SECONDS = 5.0
 FPS = 25
 RATE = 16000  # the speech sample's own rate, kept for the comparison
 # Small batches: the generator can run ahead of the encoder by at most a batch plus the queues, so the first segment
 # is seen before the last frame is generated on a fast device too.
-CONFIG = LipSyncConfig(detector="haar", batch_size=8)
+CONFIG = HAAR.replace(batch_size=8)
 # Where the segments should be cut: after a short first one, every SEGMENT_SECONDS (here 1 and 3 s).
 CUTS = list(np.arange(video.FIRST_SEGMENT_SECONDS, SECONDS, video.SEGMENT_SECONDS))
 
@@ -85,7 +85,7 @@ def test_segments_arrive_in_order_while_frames_are_still_being_generated(streame
     generating = [i for i, event in enumerate(events) if event[:2] == ("progress", "generate")]
     # More frames were generated after the first segment was handed over ...
     assert first < generating[-1], events
-    assert events[generating[-1]][2] >= STAGES["generate"][1] - 1e-9
+    assert events[generating[-1]][2] >= STAGES[Stage.GENERATE][1] - 1e-9
     # ... and every segment came before generate returned.
     assert events.index(("segment", names[-1])) < events.index(("returned",))
 

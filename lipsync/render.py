@@ -1,0 +1,177 @@
+"""Decode, generate (and restore) and encode in overlapping stages joined by bounded queues."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import audio, blend, stream, video
+from .config import LipSyncConfig
+from .geometry import FaceBox
+from .inference import MouthGenerator
+from .progress import ProgressFn, Stage, report
+
+QUEUE_FRAMES = 32  # frames in flight between decoder, model and encoder
+
+
+@dataclass
+class Frame:
+    """One output frame on its way: the decoded I420 picture and the faces to sync in it."""
+    picture: np.ndarray
+    boxes: list[FaceBox]  # empty where nothing is generated (silence)
+    crops: list[np.ndarray]  # the 96×96 crops the model sees, one per box
+    speech_weight: float  # how much of the generated mouth shows: 1 while speaking, fading to 0 in silences
+    mouths: list[np.ndarray] = field(default_factory=list)
+    composed: bool = False  # the mouths are already in the picture (face restoration does that early)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the render stages need to know of one request."""
+    source: video.FaceInput
+    plan: list[list[FaceBox]]  # boxes per source frame
+    n_out: int
+    mel: np.ndarray
+    speech_weights: np.ndarray  # per output frame
+    config: LipSyncConfig
+    speech_path: Path
+    work: Path
+
+
+def render(request: Request, generator: MouthGenerator, restorer, out: Path, progress: ProgressFn | None,
+           on_segment: video.SegmentFn | None = None) -> int:
+    """Write the lip-synced video to `out` (and preview segments to on_segment, if given); returns the number of
+    frames where a mouth was generated."""
+    source, config = request.source, request.config
+    decoded: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+    generated: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+    running = threading.Event()
+    running.set()
+    still_crops = _fix_still_faces(request, generator)
+    encoder = video.Encoder(out, source.width, source.height, source.fps, request.speech_path,
+                            config.subprocess_timeout, on_segment)
+    decoder = stream.Worker(lambda: _decode(request, decoded, running, still_crops))
+    writer = stream.Worker(lambda: _encode(generated, running, encoder, config))
+    decoder.start()
+    writer.start()
+    try:
+        synced = _generate(request, decoded, decoder, generated, writer, generator, restorer, progress)
+        stream.put(generated, stream.STOP, writer.is_alive)
+        writer.join_or_raise()
+        report(progress, Stage.ENCODE, 0.0)
+        encoder.finish()
+    except BaseException:
+        running.clear()
+        encoder.abort()
+        decoder.join(timeout=10)
+        writer.join(timeout=10)
+        raise
+    return synced
+
+
+def _fix_still_faces(request: Request, generator: MouthGenerator) -> list[np.ndarray] | None:
+    """For a still: its crops, cut once from the full-colour image (as the model was trained), and encoded once."""
+    if not request.source.is_still or not request.plan[0]:
+        return None
+    crops = [blend.crop_face(request.source.still, box) for box in request.plan[0]]
+    generator.fix_faces(crops)
+    return crops
+
+
+def _decode(request: Request, decoded: queue.Queue, running: threading.Event,
+            still_crops: list[np.ndarray] | None) -> None:
+    """Stage 1: source frames with the faces to sync and their crops."""
+    source = request.source
+    n_src = len(request.plan)
+    frames = stream.source_frames(source, request.n_out, n_src, request.work, request.config.subprocess_timeout)
+    for index, picture in enumerate(frames):
+        boxes = request.plan[0 if source.is_still else stream.ping_pong(index, n_src)]
+        speech_weight = float(request.speech_weights[index])
+        if speech_weight <= 0 or not boxes:
+            boxes, crops = [], []
+        else:
+            crops = still_crops or [blend.crop_face_i420(picture, box) for box in boxes]
+        if not stream.put(decoded, (index, Frame(picture, boxes, crops, speech_weight)), running.is_set):
+            return
+
+
+def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, generated: queue.Queue,
+              writer: stream.Worker, generator: MouthGenerator, restorer, progress: ProgressFn | None) -> int:
+    """Stage 2 (this thread): the model on full batches of faces, then face restoration when asked for."""
+    fps = float(request.source.fps)
+    stage = Stage.ENHANCE if restorer is not None else Stage.GENERATE
+    synced = 0
+    pending: list[Frame] = []
+    windows: list[np.ndarray] = []
+    done = False
+    while not done:
+        item = stream.get(decoded, decoder)
+        done = item is stream.STOP
+        if not done:
+            index, frame = item
+            pending.append(frame)
+            windows += [audio.mel_window(request.mel, fps, index)] * len(frame.boxes)
+        if pending and (done or len(windows) >= generator.size):
+            _add_mouths(pending, windows, generator)
+            if restorer is not None:
+                _restore(pending, restorer, request.config)
+            for frame in pending:
+                synced += bool(frame.boxes)
+                if not stream.put(generated, frame, writer.is_alive):
+                    writer.join_or_raise()
+            pending, windows = [], []
+            report(progress, stage, (index + 1) / request.n_out)
+    return synced
+
+
+def _add_mouths(frames: list[Frame], windows: list[np.ndarray], generator: MouthGenerator) -> None:
+    if not windows:
+        return
+    mouths = generator([crop for frame in frames for crop in frame.crops], windows)
+    cursor = 0
+    for frame in frames:
+        frame.mouths = list(mouths[cursor:cursor + len(frame.boxes)])
+        cursor += len(frame.boxes)
+
+
+def _paste_mouths(frame: Frame, config: LipSyncConfig) -> None:
+    if frame.composed or not frame.boxes:
+        return
+    frame.picture = frame.picture.copy()
+    for box, mouth, crop in zip(frame.boxes, frame.mouths, frame.crops):
+        blend.paste(frame.picture, box, mouth, crop, config.blend, config.color_match, frame.speech_weight)
+    frame.composed = True
+
+
+def _restore(frames: list[Frame], restorer, config: LipSyncConfig) -> None:
+    """Face restoration on every generated face of the batch at once, blended back through the mouth's mask."""
+    from . import restore
+
+    faces = [(frame, box) for frame in frames for box in frame.boxes]
+    if not faces:
+        return
+    for frame in frames:
+        _paste_mouths(frame, config)
+    matrices = [restore.alignment_matrix(box) for _, box in faces]
+    aligned = np.stack([restore.aligned_face(frame.picture, box, matrix)
+                        for (frame, box), matrix in zip(faces, matrices)])
+    restored = restore.restore(restorer, aligned)
+    for (frame, box), face, matrix in zip(faces, restored, matrices):
+        blend.paste_restored(frame.picture, box, face, matrix, config.blend, frame.speech_weight)
+
+
+def _encode(generated: queue.Queue, running: threading.Event, encoder: video.Encoder, config: LipSyncConfig) -> None:
+    """Stage 3: mouths blended into their frames, frames to the encoder."""
+    while running.is_set():
+        try:
+            frame = generated.get(timeout=stream.POLL_SECONDS)
+        except queue.Empty:
+            continue
+        if frame is stream.STOP:
+            return
+        _paste_mouths(frame, config)
+        encoder.write(frame.picture)

@@ -1,0 +1,101 @@
+"""Frames on the move: the face input as a stream of I420 frames, and the bounded queues between the threads
+that decode, generate and encode them."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from . import blend, video
+
+STOP = object()  # sent down a queue after the last item
+POLL_SECONDS = 0.2  # how often a blocked thread looks whether its partner is still there
+
+
+class Worker(threading.Thread):
+    """A daemon thread whose exception is re-raised in the caller by join_or_raise()."""
+
+    def __init__(self, target: Callable[[], None]):
+        super().__init__(daemon=True)
+        self._target_fn = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
+
+    def join_or_raise(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def put(channel: queue.Queue, item, consumer_alive: Callable[[], bool]) -> bool:
+    """Put without blocking forever: gives up (False) once the consumer is gone."""
+    while consumer_alive():
+        try:
+            channel.put(item, timeout=POLL_SECONDS)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def get(channel: queue.Queue, producer: Worker):
+    """Next item, or STOP once the producer has ended; its error is raised here."""
+    while True:
+        try:
+            return channel.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            if not producer.is_alive() and channel.empty():
+                producer.join_or_raise()
+                return STOP
+
+
+def ping_pong(index: int, count: int) -> int:
+    """Frame of a video played forward, then backward, then forward… so a loop never jumps."""
+    if count == 1:
+        return 0
+    period = 2 * (count - 1)
+    step = index % period
+    return step if step < count else period - step
+
+
+def source_frames(source: video.FaceInput, n_out: int, n_src: int, work: Path,
+                  timeout: float) -> Iterator[np.ndarray]:
+    """I420 source frames for output frames 0..n_out-1: the still repeated, or the video trimmed or ping-ponged."""
+    if source.is_still:
+        still = blend.to_i420(source.still)
+        for _ in range(n_out):
+            yield still
+        return
+    loops = n_out > n_src
+    shape = (source.height * 3 // 2, source.width)
+    frame_bytes = shape[0] * shape[1]
+    spill = open(work / "frames.raw", "w+b") if loops else None  # raw frames, only to play them backwards
+    try:
+        produced = 0
+        last = None
+        for frame in video.iter_video_frames(source, source.width, source.height, timeout, "yuv420p"):
+            if produced == n_out:
+                break
+            if spill:
+                spill.write(frame.data)
+            yield frame
+            last = frame
+            produced += 1
+        while produced < min(n_out, n_src):  # the decoder gave fewer frames than detection counted
+            yield last
+            produced += 1
+        for index in range(produced, n_out):
+            spill.seek(ping_pong(index, produced) * frame_bytes)
+            yield np.frombuffer(spill.read(frame_bytes), np.uint8).reshape(shape)
+    finally:
+        if spill:
+            spill.close()

@@ -1,0 +1,77 @@
+"""The generator at each precision, and a still face encoded once."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import PORTRAIT, cut_speech
+from lipsync import LipSyncConfig, audio, blend, inference
+from lipsync.geometry import FaceBox
+from lipsync.errors import OptionError
+
+PORTRAIT_BOX = (60, 230, 80, 220)
+NO_BF16 = "this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is refused here"
+
+
+@pytest.fixture(scope="module")
+def real_inputs(tmp_path_factory):
+    """16 real crops (the portrait's face, shifted a pixel at a time) and 16 real mel windows of speech."""
+    folder = tmp_path_factory.mktemp("inputs")
+    image = cv2.imread(str(PORTRAIT))
+    top, bottom, left, right = PORTRAIT_BOX
+    crops = [blend.crop_face(image, FaceBox((left + right) / 2 + shift, (top + bottom) / 2, right - left,
+                                                bottom - top)) for shift in range(16)]
+    speech = audio.load_speech(cut_speech(folder / "s.wav", 1.0, start=4.0), folder, 120.0)
+    mel = audio.melspectrogram(speech.samples)
+    return crops, [audio.mel_window(mel, 25.0, index) for index in range(16)]
+
+
+def generator(precision: str, size: int = 16) -> inference.MouthGenerator:
+    return inference.MouthGenerator.load(LipSyncConfig(precision=precision, device="cpu", batch_size=size))
+
+
+@pytest.mark.skipif(not inference.cpu_has_native_bf16(), reason=NO_BF16)
+def test_bf16_mouths_stay_within_two_grey_levels_of_fp32(real_inputs):
+    crops, mels = real_inputs
+    full, half = generator("fp32")(crops, mels), generator("bf16")(crops, mels)
+    difference = np.abs(full - half)
+    assert difference.max() <= 2.0 and difference.mean() <= 0.5, (difference.max(), difference.mean())
+    assert generator("bf16").model.output_block[1].weight.dtype == torch.bfloat16
+
+
+def test_auto_precision_follows_the_hardware():
+    expected = "bf16" if inference.cpu_has_native_bf16() else "fp32"
+    assert inference.resolve_precision(LipSyncConfig(device="cpu"), "cpu") == expected
+
+
+def test_a_precision_the_hardware_cannot_do_is_refused():
+    with pytest.raises(OptionError, match="fp16 needs a CUDA GPU"):
+        generator("fp16")
+    if not inference.cpu_has_native_bf16():
+        with pytest.raises(OptionError, match="native bf16"):
+            generator("bf16")
+
+
+def test_a_still_face_encoded_once_gives_the_plain_models_output(real_inputs):
+    crops, mels = real_inputs
+    still = [crops[0]] * 16
+    plain = generator("fp32")(still, mels)
+    cached = generator("fp32")
+    cached.fix_faces([crops[0]])
+    np.testing.assert_allclose(cached(still, mels), plain, atol=1e-5 * 255)
+    np.testing.assert_allclose(cached(still[:5], mels[:5]), plain[:5], atol=1e-5 * 255)  # a last, short batch
+    wrong = generator("fp32")
+    wrong.fix_faces([crops[9]])  # another face's features: the comparison above can fail
+    assert np.abs(wrong(still, mels) - plain).max() > 1.0
+
+
+def test_two_faces_of_a_still_encoded_once(real_inputs):
+    crops, mels = real_inputs
+    pattern = [crops[0], crops[9]] * 8
+    plain = generator("fp32")(pattern, mels)
+    cached = generator("fp32")
+    cached.fix_faces([crops[0], crops[9]])
+    np.testing.assert_allclose(cached(pattern, mels), plain, atol=1e-5 * 255)

@@ -1,0 +1,105 @@
+"""The GPU entry run the way ZeroGPU runs it: in a worker forked from the app's process, kept for later calls, with
+arguments, progress and results crossing multiprocessing queues (so pickled)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+import pytest
+
+from conftest import PORTRAIT, TALKING_HEAD, assert_valid_mp4, cut_speech, probe
+from lipsync import LipSyncConfig, pipeline
+
+CONFIG = LipSyncConfig(detector="haar", output_size=352)
+
+
+class QueueProgress:
+    """Stands in for gr.Progress inside the worker: each call becomes an event on the result queue, as ZeroGPU
+    sends progress back to the app's process."""
+
+    def __init__(self, events):
+        self.events = events
+
+    def __call__(self, fraction, desc=None):
+        self.events.put(("progress", fraction, desc))
+
+
+def gpu_worker(requests, results) -> None:
+    """The forked worker: runs the app's GPU entry for each request it receives, and counts what it loads."""
+    import app
+    from lipsync import checkpoints
+
+    loaded, fetched = [], []
+    torch_load, download = checkpoints._torch_load, checkpoints._download
+    checkpoints._torch_load = lambda path: (loaded.append(path), torch_load(path))[1]
+    checkpoints._download = lambda spec: (fetched.append(spec.name), download(spec))[1]
+    while (request := requests.get()) is not None:
+        try:
+            result = app._lip_sync(*request, progress=QueueProgress(results))
+        except Exception as exc:  # sent back, as ZeroGPU does
+            results.put(("error", f"{type(exc).__name__}: {exc}"))
+            continue
+        results.put(("done", result, os.getpid(), len(loaded), len(fetched)))
+
+
+def app_process(requests: list[tuple], answers) -> None:
+    """A fresh app process: loads the models on the CPU, as app.py does at start-up, then forks one worker and sends
+    it every request through a queue, collecting what comes back."""
+    import app
+    from lipsync import checkpoints
+
+    checkpoints.load_generator(CONFIG.checkpoint, "cpu", CONFIG.checkpoint_dir)
+    fork = multiprocessing.get_context("fork")
+    to_worker, from_worker = fork.SimpleQueue(), fork.SimpleQueue()
+    worker = fork.Process(target=gpu_worker, args=(to_worker, from_worker), daemon=True)
+    worker.start()
+    collected = []
+    for request in requests:
+        to_worker.put(request)
+        progress = []
+        while (message := from_worker.get())[0] == "progress":
+            progress.append(message[1:])
+        collected.append((message, progress))
+    to_worker.put(None)
+    worker.join(timeout=60)
+    answers.put(collected)
+
+
+def test_two_requests_through_one_forked_worker(tmp_path):
+    speech = cut_speech(tmp_path / "s.wav", 1.5, start=4.0)
+    requests = [(str(PORTRAIT), str(speech), None, "en", False, CONFIG, tmp_path / "still.mp4"),
+                (str(TALKING_HEAD), str(speech), None, "en", False, CONFIG, tmp_path / "video.mp4")]
+    spawn = multiprocessing.get_context("spawn")  # a clean process, as a Space's app starts
+    answers = spawn.Queue()
+    process = spawn.Process(target=app_process, args=(requests, answers))
+    process.start()
+    collected = answers.get(timeout=600)
+    process.join(timeout=60)
+    pids = set()
+    for (message, progress), request in zip(collected, requests):
+        assert message[0] == "done", message
+        _, result, pid, loaded, fetched = message
+        pids.add(pid)
+        assert isinstance(result, pipeline.Result) and result.path == request[-1]
+        assert_valid_mp4(result.path, 1.5, (result.width, result.height))
+        fractions = [fraction for fraction, _ in progress]
+        assert len(progress) >= 3 and fractions == sorted(fractions) and fractions[-1] == 1.0, progress
+        assert loaded == 0 and fetched == 0  # the models came with the fork: nothing read or fetched again
+    assert len(pids) == 1  # the same worker served both
+
+
+@pytest.mark.parametrize("face", [PORTRAIT, TALKING_HEAD])
+def test_the_slot_estimate_is_within_a_fifth_of_the_real_frames(tmp_path, face):
+    speech = cut_speech(tmp_path / "s.wav", 12.0, start=2.0)
+    estimate = pipeline.estimate_frames(face, audio_path=speech, config=CONFIG)
+    result = pipeline.generate(face, tmp_path / "out.mp4", audio_path=speech, config=CONFIG)
+    real = int(probe(result.path)["video"]["nb_read_frames"])
+    assert abs(estimate - real) <= 0.2 * real, (estimate, real)
+
+
+def test_the_slot_estimate_for_text_is_within_a_fifth_of_the_spoken_frames(tmp_path):
+    text = "The quick brown fox jumps over the lazy dog, and then it runs back home to sleep."
+    estimate = pipeline.estimate_frames(PORTRAIT, text=text, config=CONFIG)
+    result = pipeline.generate(PORTRAIT, tmp_path / "out.mp4", text=text, config=CONFIG)
+    assert abs(estimate - result.frames) <= 0.2 * result.frames, (estimate, result.frames)
