@@ -91,6 +91,17 @@ def end_to_end_fps(face_path: Path, speech: Path, config: LipSyncConfig, folder:
     return result.frames / (time.perf_counter() - started), result.frames
 
 
+def first_segment_fraction(face_path: Path, speech: Path, config: LipSyncConfig,
+                           folder: Path) -> tuple[float, float]:
+    """When the streaming preview's first segment was ready, as a fraction of the whole generation; and that whole."""
+    first: list[float] = []
+    started = time.perf_counter()
+    generate(face_path, folder / "bench.mp4", audio_path=speech, config=config,
+             on_segment=lambda path: first or first.append(time.perf_counter()))
+    total = time.perf_counter() - started
+    return (first[0] - started) / total, total
+
+
 def _current_rss() -> int:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -211,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         for key, label, face_path, config in cases:
             width_height = "1080x1920" if face_path == tall else "704x1216"
             case(key, f"{width_height} video + {seconds:g} s speech ({label})", face_path, config)
+
+        for key, face_path, label in (("still", portrait, "still portrait"), ("video", video, "704x1216 video")):
+            fraction, total = first_segment_fraction(face_path, speech, base, folder)
+            figures[f"{key}_first_segment"] = fraction
+            show(f"{label} + {seconds:g} s speech: first preview segment ready after",
+                 f"{fraction:.0%} of the generation ({fraction * total:.1f} s of {total:.1f} s)")
 
         if device == "cuda":
             video_720 = scaled_video(video, "720:-2", folder)

@@ -51,8 +51,16 @@ def work_dir() -> Iterator[Path]:
 
 def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio_path: str | os.PathLike | None = None,
              text: str | None = None, lang: str = "en", slow: bool = False, config: LipSyncConfig = LipSyncConfig(),
-             progress: ProgressFn | None = None) -> Result:
-    """Make `out_path` (MP4) where the face in `face_path` speaks `audio_path`, or `text` in `lang`."""
+             progress: ProgressFn | None = None, on_segment: video.SegmentFn | None = None) -> Result:
+    """Make `out_path` (MP4) where the face in `face_path` speaks `audio_path`, or `text` in `lang`.
+
+    on_segment, for a preview while the video is made: called with each MPEG-TS segment (H.264 + AAC; the first
+    video.FIRST_SEGMENT_SECONDS long so the preview starts sooner, then video.SEGMENT_SECONDS each, the last one
+    shorter) cut from the same encode as soon as it is complete, in order, the last one before generate returns;
+    joined byte for byte they play as the whole video. It runs on a watcher thread, never concurrently with itself.
+    The file lies in the request's work folder, removed when generate returns: read, copy or move it (it is not
+    touched again) before the callback returns. An exception raised by on_segment stops the request and is raised
+    by generate. Without it, no segments are made."""
     started = time.perf_counter()
     if (audio_path is None) == (text is None):
         raise LipSyncError("Give either a speech recording or a text to speak, not both or neither.")
@@ -79,7 +87,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), speech_weights, config,
                                  speech.mux_path, work)
         encoded = work / "out.mp4"
-        synced = render.render(request, generator, restorer, encoded, progress)
+        synced = render.render(request, generator, restorer, encoded, progress, on_segment)
         report(progress, Stage.ENCODE, 1.0)
         video.place_output(encoded, out_path)
     return Result(out_path, speech.duration, n_out, fps, source.width, source.height, synced,

@@ -42,8 +42,10 @@ class Request:
     work: Path
 
 
-def render(request: Request, generator: MouthGenerator, restorer, out: Path, progress: ProgressFn | None) -> int:
-    """Write the lip-synced video to `out`; returns the number of frames where a mouth was generated."""
+def render(request: Request, generator: MouthGenerator, restorer, out: Path, progress: ProgressFn | None,
+           on_segment: video.SegmentFn | None = None) -> int:
+    """Write the lip-synced video to `out` (and preview segments to on_segment, if given); returns the number of
+    frames where a mouth was generated."""
     source, config = request.source, request.config
     decoded: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
     generated: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -51,7 +53,7 @@ def render(request: Request, generator: MouthGenerator, restorer, out: Path, pro
     running.set()
     still_crops = _fix_still_faces(request, generator)
     encoder = video.Encoder(out, source.width, source.height, source.fps, request.speech_path,
-                            config.subprocess_timeout)
+                            config.subprocess_timeout, on_segment)
     decoder = stream.Worker(lambda: _decode(request, decoded, running, still_crops))
     writer = stream.Worker(lambda: _encode(generated, running, encoder, config))
     decoder.start()
