@@ -18,10 +18,11 @@ from . import audio, checkpoints, detect, media, render, track, tts, video
 from .config import LipSyncConfig
 from .errors import AudioError, FaceError, LipSyncError
 from .geometry import FaceBox
-from .inference import MouthGenerator, restorer_dtype
+from .inference import MouthGenerator, resolve_device, restorer_dtype
 from .progress import STAGES, ProgressFn, Stage, report
 
-__all__ = ["generate", "load_models", "estimate_frames", "find_faces", "Result", "Stage", "STAGES", "ProgressFn", "work_dir"]
+__all__ = ["generate", "load_models", "resolve_device", "estimate_frames", "find_faces", "Result", "Stage", "STAGES",
+           "ProgressFn", "work_dir"]
 WORK_DIR_PREFIX = "lipsync-"
 
 
