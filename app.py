@@ -236,7 +236,7 @@ def _lip_sync(face: str, audio: str | None, text: str | None, lang: str, slow: b
         try:
             made.put(("done", pipeline.generate(face, out, audio_path=audio, text=text, lang=lang, slow=slow,
                                                 config=config, progress=report, on_segment=keep)))
-        except BaseException as exc:  # noqa: BLE001 - handed to the generator, which raises it
+        except BaseException as exc:  # handed to the generator, which raises it
             made.put(("error", exc))
 
     threading.Thread(target=contextvars.copy_context().run, args=(work,), name="lip-sync", daemon=True).start()
