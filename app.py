@@ -6,14 +6,18 @@ UI only: components, events, the one GPU entry, and LipSyncError -> gr.Error. Th
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import logging
 import mimetypes
 import os
+import queue
 import shutil
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -26,6 +30,7 @@ from huggingface_hub.utils import logging as hf_logging  # noqa: E402
 from lipsync import LipSyncConfig, LipSyncError, Result, checkpoints, options, pipeline, tts  # noqa: E402
 from lipsync.config import ALL_FACES, OUTPUT_SIZES  # noqa: E402
 from lipsync.errors import CheckpointError  # noqa: E402
+from lipsync.inference import resolve_device  # noqa: E402
 
 log = logging.getLogger("lipsync.app")
 
@@ -162,7 +167,7 @@ class Speed:
 
     @staticmethod
     def _kind(config: LipSyncConfig) -> tuple[str, bool]:
-        device = pipeline.resolve_device(config)
+        device = resolve_device(config)
         # The config's rule for "auto": GFPGAN on CUDA only.
         return device, config.enhance == "gfpgan" or (config.enhance == "auto" and device == "cuda")
 
@@ -196,11 +201,55 @@ def _gpu_seconds(face: str, audio: str | None, text: str | None, lang: str, slow
     return int(min(GPU_MAX_SECONDS, GPU_BASE_SECONDS + frames / rate))
 
 
+class Stopped(Exception):
+    """The request's page went away or cancelled it: its generation stops at the next frame."""
+
+
+def preview_folder(out: Path) -> Path:
+    """Where the request's preview segments are kept: beside its MP4, named for it."""
+    return out.with_name(f"{out.stem}-preview")
+
+
 @spaces.GPU(duration=_gpu_seconds)
 def _lip_sync(face: str, audio: str | None, text: str | None, lang: str, slow: bool, config: LipSyncConfig,
-              out: Path, progress: gr.Progress) -> Result:
-    return pipeline.generate(face, out, audio_path=audio, text=text, lang=lang, slow=slow, config=config,
-                             progress=lambda fraction, stage: progress(fraction, desc=STAGE_LABELS[stage]))
+              out: Path, progress: gr.Progress) -> Iterator[tuple[str, Path | Result]]:
+    """The request: yields ("segment", path) for each preview segment as soon as it is made (moved into
+    preview_folder(out)), then ("done", Result). A generator, so the page plays the video while it is made
+    (ZeroGPU forwards each item; the slot covers the whole request). generate runs on a thread of its own, in this
+    context (gr.Progress reads it), and its error is raised here."""
+    made: queue.Queue = queue.Queue()
+    stop = threading.Event()  # set when this generator is closed early: generate stops at its next callback
+    kept = preview_folder(out)
+
+    def keep(segment: Path) -> None:
+        if stop.is_set():
+            raise Stopped
+        kept.mkdir(parents=True, exist_ok=True)
+        made.put(("segment", Path(shutil.move(segment, kept / segment.name))))
+
+    def report(fraction: float, stage: pipeline.Stage) -> None:
+        if stop.is_set():
+            raise Stopped
+        progress(fraction, desc=STAGE_LABELS[stage])
+
+    def work() -> None:
+        try:
+            made.put(("done", pipeline.generate(face, out, audio_path=audio, text=text, lang=lang, slow=slow,
+                                                config=config, progress=report, on_segment=keep)))
+        except BaseException as exc:  # handed to the generator, which raises it
+            made.put(("error", exc))
+
+    threading.Thread(target=contextvars.copy_context().run, args=(work,), name="lip-sync", daemon=True).start()
+    try:
+        while True:
+            kind, item = made.get()
+            if kind == "error":
+                raise item
+            yield kind, item
+            if kind == "done":
+                return
+    finally:
+        stop.set()
 
 
 # ---------------------------------------------------------------- events
@@ -211,17 +260,23 @@ def _error(message: str) -> gr.Error:
 
 
 def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow: bool, chosen: dict,
-         progress: gr.Progress) -> tuple[str, str]:
-    """The one place where a request runs and where its errors become messages on the page."""
+         progress: gr.Progress) -> Iterator[tuple]:
+    """The one place where a request runs and where its errors become messages on the page. Yields the updates of
+    [live preview, result, status]: each preview segment as it is made, then the MP4 and the status line."""
     if not face:
         raise _error("Upload a face first: a photo or a video.")
     out_dir = Path(gr.utils.get_upload_folder()) / "lipsync" / uuid.uuid4().hex
+    out = out_dir / f"{Path(face).stem}-lipsync.mp4"
     try:
         config = options.to_config(chosen)
         expected = _expected_seconds(face, audio, text, slow, config)
         progress(0.0, desc="Starting")
-        result = _lip_sync(face, audio, text, lang, slow, config, out_dir / f"{Path(face).stem}-lipsync.mp4",
-                           progress)
+        with contextlib.closing(_lip_sync(face, audio, text, lang, slow, config, out, progress)) as made:
+            for kind, item in made:
+                if kind == "segment":
+                    yield str(item), gr.skip(), gr.skip()
+                else:
+                    result = item
     except Exception as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
         if isinstance(exc, CheckpointError) and WEIGHTS.checked.wait(5) and WEIGHTS.missing:
@@ -232,20 +287,39 @@ def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow:
             log.exception("generation failed")
             message = f"Something went wrong on our side ({type(exc).__name__}); please try again."
         raise _error(message) from None
+    finally:
+        # The page has read every segment by now (Gradio takes the next update only after the last one).
+        shutil.rmtree(preview_folder(out), ignore_errors=True)
     SPEED.record(result, config)
-    return str(result.path), _status(result, expected)
+    yield gr.skip(), str(result.path), _status(result, expected)
+
+
+def watch_from_text(face, text, lang, slow, progress=gr.Progress(), **chosen):
+    """The page's Generate from text: the preview while the video is made, then the MP4 and the status."""
+    yield from _run(face, None, text or "", lang, slow, chosen, progress)
+
+
+def watch_from_audio(face, audio, progress=gr.Progress(), **chosen):
+    """The page's Generate from audio: the preview while the video is made, then the MP4 and the status."""
+    if not audio:
+        raise _error("Add the speech first: upload a recording or record one with the microphone.")
+    yield from _run(face, audio, None, "en", False, chosen, progress)
 
 
 def generate_from_text(face, text, lang, slow, progress=gr.Progress(), **chosen):
     """Make the face speak the text (gTTS, or the offline espeak-ng voice). Options by name, each optional."""
-    return _run(face, None, text or "", lang, slow, chosen, progress)
+    return _final(watch_from_text(face, text, lang, slow, progress, **chosen))
 
 
 def generate_from_audio(face, audio, progress=gr.Progress(), **chosen):
     """Make the face speak a recording. Options by name, each optional."""
-    if not audio:
-        raise _error("Add the speech first: upload a recording or record one with the microphone.")
-    return _run(face, audio, None, "en", False, chosen, progress)
+    return _final(watch_from_audio(face, audio, progress, **chosen))
+
+
+def _final(updates: Iterator[tuple]) -> tuple[str, str]:
+    """The API's answer: the MP4 and the status, from the last of a request's updates (the preview left out)."""
+    *_, (_, video, status) = updates
+    return video, status
 
 
 def _status(result: Result, expected: float | None) -> str:
@@ -285,7 +359,7 @@ def estimate(face: str | None, mode: str, text: str, audio: str | None, slow: bo
         frames = pipeline.estimate_frames(face, audio_path=words if mode == "audio" else None,
                                           text=words if mode == "text" else None, slow=slow, config=config)
         seconds, measured = SPEED.seconds(frames, config)
-        device = pipeline.resolve_device(config)
+        device = resolve_device(config)
     except LipSyncError:
         return ""
     where = "this GPU" if device == "cuda" else f"this computer's CPU ({os.cpu_count()} cores)"
@@ -441,18 +515,27 @@ def build_app() -> gr.Blocks:
                         audio_button = gr.Button(BUTTON.format("audio"), variant="primary", elem_id="generate-audio")
                 estimate_note = gr.Markdown(elem_id="estimate")
             with gr.Column(min_width=320):
-                result = gr.Video(label="Result", format=None, interactive=False, height=480, elem_id="result")
+                with gr.Row(equal_height=True):
+                    live = gr.Video(label="Preview: plays while the video is made", streaming=True, autoplay=True,
+                                    interactive=False, height=480, elem_id="live-preview")
+                    result = gr.Video(label="Result: the complete MP4", format=None, interactive=False, height=480,
+                                      elem_id="result")
                 status = gr.Markdown(elem_id="status")
+                # The API's endpoints: the same requests, answering with the MP4 and the status only.
+                api_buttons = {"text": gr.Button(visible=False), "audio": gr.Button(visible=False)}
 
         estimate_inputs = [face, mode, text, audio, slow, controls["enhance"]]
-        for button, run, words in ((text_button, generate_from_text, [face, text, lang, slow]),
-                                   (audio_button, generate_from_audio, [face, audio])):
+        for button, watch, words, api_button, api_run in (
+                (text_button, watch_from_text, [face, text, lang, slow], api_buttons["text"], generate_from_text),
+                (audio_button, watch_from_audio, [face, audio], api_buttons["audio"], generate_from_audio)):
             button.click(queue_note, running, [status, running], queue=False, api_name=False,
                          trigger_mode="multiple", show_progress="hidden").then(
-                run, words, [result, status], inputs_kwargs=controls, api_name=run.__name__,
-                show_progress_on=[result], trigger_mode="always_last").then(
+                watch, words, [live, result, status], inputs_kwargs=controls, api_name=False,
+                show_progress_on=[result], trigger_mode="always_last", concurrency_id="generate").then(
                 lambda *words: (False, estimate(*words)), estimate_inputs, [running, estimate_note], queue=False,
                 api_name=False, show_progress="hidden")  # the estimate now from the measured speed
+            api_button.click(api_run, words, [result, status], inputs_kwargs=controls, api_name=api_run.__name__,
+                             concurrency_id="generate")
 
         for trigger in (face.change, controls["detector"].change, controls["align_roll"].change,
                         controls["box"].submit):

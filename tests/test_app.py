@@ -288,3 +288,26 @@ def test_the_estimate_before_generate(tmp_path, monkeypatch):
     app.SPEED.record(made, LipSyncConfig(enhance="none"))
     measured = app.estimate(str(PORTRAIT), "audio", "", speech, False, "none")
     assert measured.startswith("Estimate: about 10 s") and "at the speed of the last requests here" in measured
+
+
+def test_the_gpu_entry_streams_segments_and_stops_when_closed(tmp_path, monkeypatch):
+    """The page closed or cancelled: closing the entry's generator stops the generation itself at its next frame
+    (no MP4 is placed) and its work folder goes, instead of the request running on to the end unseen."""
+    import tempfile
+
+    import app
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the request's work folder, watched here
+    (tmp_path / "tmp").mkdir()
+    speech = cut_speech(tmp_path / "s.wav", 8.0)
+    out = tmp_path / "request" / "out.mp4"
+    made = app._lip_sync(str(PORTRAIT), str(speech), None, "en", False, LipSyncConfig(**HAAR), out,
+                         lambda fraction, desc=None: None)
+    kind, segment = next(made)
+    assert kind == "segment" and segment.parent == app.preview_folder(out) and segment.stat().st_size > 0
+    made.close()
+    deadline = time.monotonic() + 30
+    while list((tmp_path / "tmp").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list((tmp_path / "tmp").iterdir()) == []  # generate returned, and cleaned up after itself
+    assert not out.exists()  # stopped before the end: the MP4 was never placed

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from conftest import PORTRAIT, ROOT, TALKING_HEAD, cut_speech, serve_app
+from conftest import PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cut_speech, serve_app
 from lipsync import pipeline
 import app
 
@@ -43,6 +43,22 @@ WATCH = """(stages) => {
         if (text.includes("Traceback")) window.seen.traceback = true;
     };
     new MutationObserver(look).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+# Records, from before the click on, when the live preview first plays (its currentTime past 0), how far it played,
+# and when the status line first reports the end ("made in ... s").
+WATCH_PREVIEW = """() => {
+    window.preview = {playing: null, played: 0, done: null};
+    const look = () => {
+        const video = document.querySelector('#live-preview video');
+        const now = performance.now();
+        if (video && video.currentTime > 0) {
+            if (window.preview.playing === null) window.preview.playing = now;
+            window.preview.played = Math.max(window.preview.played, video.currentTime);
+        }
+        const status = document.querySelector('#status')?.innerText || '';
+        if (status.includes('made in') && window.preview.done === null) window.preview.done = now;
+    };
+    setInterval(look, 20);
 }"""
 
 
@@ -213,6 +229,35 @@ def test_a_second_click_is_queued_and_says_so(server, page, tmp_path):
     saved(page, tmp_path / "audio_tab.png")
 
 
+def test_the_preview_plays_while_the_video_is_made(server, page, tmp_path):
+    """Seven seconds of speech: long enough on 2 CPU cores that the first segments play before the last frame is
+    made; then the complete MP4 beside the preview is a valid download."""
+    speech = cut_speech(tmp_path / "s.wav", 7.0)
+    open_with_haar(page, server.url)
+    upload_face(page, PORTRAIT)
+    expect(page.locator("#face-preview img")).to_be_visible()
+    page.get_by_role("tab", name="Audio").click()
+    page.locator("#audio input[type=file]").set_input_files(str(speech))
+    expect(page.locator("#audio").get_by_label("Clear")).to_be_visible()  # the recording is loaded
+
+    page.evaluate(WATCH_PREVIEW)
+    page.locator("#generate-audio").click()  # the click is the user's gesture that lets the preview play with sound
+    page.wait_for_function(RESULT_SRC, timeout=GENERATE_TIMEOUT_MS)
+    expect(page.locator("#status")).to_contain_text(re.compile(r"made in \d+\.\d s"))
+    page.wait_for_function("window.preview.done !== null")
+    watched = page.evaluate("window.preview")
+    assert watched["playing"] is not None and watched["playing"] < watched["done"], watched  # before the end
+    assert_no_traceback(page)
+
+    src = page.evaluate(RESULT_SRC)
+    assert src.startswith(server.url) and src.endswith("-lipsync.mp4")
+    download = page.request.get(src)
+    assert download.ok, download.status
+    mp4 = tmp_path / "download.mp4"
+    mp4.write_bytes(download.body())
+    assert_valid_mp4(mp4, 7.0, (300, 446), 25)
+
+
 def test_the_page_at_desktop_and_phone_widths(server, page):
     """The screenshots in docs/ come from here: 1280 px, then the same page on a 390 px phone."""
     open_with_haar(page, server.url)
@@ -229,14 +274,17 @@ def test_the_page_at_desktop_and_phone_widths(server, page):
         page.wait_for_timeout(500)  # the layout settles
         assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
         button = page.locator("#generate-text").bounding_box()
+        live = page.locator("#live-preview").bounding_box()
         result = page.locator("#result").bounding_box()
         assert 0 <= button["x"] and button["x"] + button["width"] <= width
         for table in ("#example-text", "#example-audio"):
             assert page.locator(table).evaluate(NOT_CUT), f"{table} is cut off at {width} px"
-        if width == 390:  # one column: the result right after the button, not under the options
-            assert 0 < result["y"] - (button["y"] + button["height"]) < 150, (button, result)
-        else:  # two columns: the result beside the inputs
-            assert result["x"] > button["x"] + button["width"] and result["y"] < button["y"]
+        if width == 390:  # one column: the preview right after the button, not under the options; the result next
+            assert 0 < live["y"] - (button["y"] + button["height"]) < 150, (button, live)
+            assert 0 < result["y"] - (live["y"] + live["height"]) < 50, (live, result)
+        else:  # two columns: the preview and the result side by side, beside the inputs
+            assert live["x"] > button["x"] + button["width"] and live["y"] < button["y"]
+            assert result["x"] > live["x"] + live["width"] and result["y"] == live["y"]
         saved(page, DOCS / name)
 
 

@@ -1,5 +1,6 @@
 """The GPU entry run the way ZeroGPU runs it: in a worker forked from the app's process, kept for later calls, with
-arguments, progress and results crossing multiprocessing queues (so pickled)."""
+arguments, progress and what the entry yields (preview segments, then the result) crossing multiprocessing queues
+(so pickled)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ class QueueProgress:
 
 
 def gpu_worker(requests, results) -> None:
-    """The forked worker: runs the app's GPU entry for each request it receives, and counts what it loads."""
+    """The forked worker: runs the app's GPU entry (a generator) for each request it receives, sends back each item
+    it yields as a message, as ZeroGPU forwards a generator's, then an end message; and counts what it loads."""
     import app
     from lipsync import checkpoints
 
@@ -36,11 +38,12 @@ def gpu_worker(requests, results) -> None:
     checkpoints._download = lambda spec: (fetched.append(spec.name), download(spec))[1]
     while (request := requests.get()) is not None:
         try:
-            result = app._lip_sync(*request, progress=QueueProgress(results))
+            for item in app._lip_sync(*request, progress=QueueProgress(results)):
+                results.put(item)
         except Exception as exc:  # sent back, as ZeroGPU does
             results.put(("error", f"{type(exc).__name__}: {exc}"))
             continue
-        results.put(("done", result, os.getpid(), len(loaded), len(fetched)))
+        results.put(("end", os.getpid(), len(loaded), len(fetched)))
 
 
 def app_process(requests: list[tuple], answers) -> None:
@@ -57,10 +60,10 @@ def app_process(requests: list[tuple], answers) -> None:
     collected = []
     for request in requests:
         to_worker.put(request)
-        progress = []
-        while (message := from_worker.get())[0] == "progress":
-            progress.append(message[1:])
-        collected.append((message, progress))
+        messages = []
+        while (message := from_worker.get())[0] not in ("end", "error"):
+            messages.append(message)
+        collected.append((messages, message))
     to_worker.put(None)
     worker.join(timeout=60)
     answers.put(collected)
@@ -68,8 +71,8 @@ def app_process(requests: list[tuple], answers) -> None:
 
 def test_two_requests_through_one_forked_worker(tmp_path):
     speech = cut_speech(tmp_path / "s.wav", 1.5, start=4.0)
-    requests = [(str(PORTRAIT), str(speech), None, "en", False, CONFIG, tmp_path / "still.mp4"),
-                (str(TALKING_HEAD), str(speech), None, "en", False, CONFIG, tmp_path / "video.mp4")]
+    requests = [(str(PORTRAIT), str(speech), None, "en", False, CONFIG, tmp_path / "still" / "out.mp4"),
+                (str(TALKING_HEAD), str(speech), None, "en", False, CONFIG, tmp_path / "video" / "out.mp4")]
     spawn = multiprocessing.get_context("spawn")  # a clean process, as a Space's app starts
     answers = spawn.Queue()
     process = spawn.Process(target=app_process, args=(requests, answers))
@@ -77,12 +80,22 @@ def test_two_requests_through_one_forked_worker(tmp_path):
     collected = answers.get(timeout=600)
     process.join(timeout=60)
     pids = set()
-    for (message, progress), request in zip(collected, requests):
-        assert message[0] == "done", message
-        _, result, pid, loaded, fetched = message
+    for (messages, end), request in zip(collected, requests):
+        assert end[0] == "end", end
+        _, pid, loaded, fetched = end
         pids.add(pid)
+        yielded = [message for message in messages if message[0] != "progress"]
+        kinds = [kind for kind, _ in yielded]
+        # The preview's segments first (1.5 s: a 1 s one and the rest), then the result, once, last.
+        assert kinds == ["segment"] * (len(kinds) - 1) + ["done"] and len(kinds) >= 2, kinds
+        for _, segment in yielded[:-1]:
+            assert segment.suffix == ".ts" and segment.parent.parent == request[-1].parent  # the request's folder
+            streams = probe(segment)
+            assert streams["video"]["codec_name"] == "h264" and streams["audio"]["codec_name"] == "aac"
+        result = yielded[-1][1]
         assert isinstance(result, pipeline.Result) and result.path == request[-1]
         assert_valid_mp4(result.path, 1.5, (result.width, result.height))
+        progress = [message[1:] for message in messages if message[0] == "progress"]
         fractions = [fraction for fraction, _ in progress]
         assert len(progress) >= 3 and fractions == sorted(fractions) and fractions[-1] == 1.0, progress
         assert loaded == 0 and fetched == 0  # the models came with the fork: nothing read or fetched again
