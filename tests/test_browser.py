@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from conftest import PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cut_speech, serve_app
+from conftest import PORTRAIT, TALKING_HEAD, assert_valid_mp4, cut_speech, serve_app
 from lipsync import pipeline
 import app
 
 pytestmark = pytest.mark.browser
 
-DOCS = ROOT / "docs"  # the README shows the page as these tests see it
+# The README shows the page as these tests see it: LIPSYNC_SCREENSHOTS=docs saves the pictures there.
+SCREENSHOTS = os.environ.get("LIPSYNC_SCREENSHOTS")
 # Without these, Chromium on a closed network stalls on its own background fetches.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -258,7 +259,7 @@ def test_the_preview_plays_while_the_video_is_made(server, page, tmp_path):
     assert_valid_mp4(mp4, 7.0, (300, 446), 25)
 
 
-def test_the_page_at_desktop_and_phone_widths(server, page):
+def test_the_page_at_desktop_and_phone_widths(server, page, tmp_path):
     """The screenshots in docs/ come from here: 1280 px, then the same page on a 390 px phone."""
     open_with_haar(page, server.url)
     page.get_by_text("Options", exact=True).click()  # closed again, as a visitor first sees it
@@ -285,7 +286,7 @@ def test_the_page_at_desktop_and_phone_widths(server, page):
         else:  # two columns: the preview and the result side by side, beside the inputs
             assert live["x"] > button["x"] + button["width"] and live["y"] < button["y"]
             assert result["x"] > live["x"] + live["width"] and result["y"] == live["y"]
-        saved(page, DOCS / name)
+        saved(page, Path(SCREENSHOTS or tmp_path) / name)
 
 
 def test_missing_weights_banner_clears_when_the_weights_arrive(chromium, tmp_path, checkpoint_dir):
