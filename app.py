@@ -244,7 +244,9 @@ def _lip_sync(face: str, audio: str | None, text: str | None, lang: str, slow: b
         while True:
             kind, item = made.get()
             if kind == "error":
-                raise item
+                # As a gr.Error: on ZeroGPU this runs in a forked worker, and only a gr.Error crosses back to
+                # the page with its message (anything else arrives as a bare "ZeroGPU worker error").
+                raise (item if isinstance(item, Stopped) else _error(_message(item))) from None
             yield kind, item
             if kind == "done":
                 return
@@ -257,6 +259,16 @@ def _lip_sync(face: str, audio: str | None, text: str | None, lang: str, slow: b
 def _error(message: str) -> gr.Error:
     """A toast that stays until closed; the message is the whole story, so no server traceback."""
     return gr.Error(message, duration=None, print_exception=False)
+
+
+def _message(exc: Exception) -> str:
+    """What the page says of a failed request: our own sentence for bad input or missing weights."""
+    if isinstance(exc, CheckpointError) and WEIGHTS.checked.wait(5) and WEIGHTS.missing:
+        return WEIGHTS.problem()
+    if isinstance(exc, LipSyncError):
+        return str(exc)
+    log.exception("generation failed", exc_info=exc)
+    return f"Something went wrong on our side ({type(exc).__name__}); please try again."
 
 
 def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow: bool, chosen: dict,
@@ -279,14 +291,7 @@ def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow:
                     result = item
     except Exception as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
-        if isinstance(exc, CheckpointError) and WEIGHTS.checked.wait(5) and WEIGHTS.missing:
-            message = WEIGHTS.problem()
-        elif isinstance(exc, LipSyncError):
-            message = str(exc)
-        else:
-            log.exception("generation failed")
-            message = f"Something went wrong on our side ({type(exc).__name__}); please try again."
-        raise _error(message) from None
+        raise (exc if isinstance(exc, gr.Error) else _error(_message(exc))) from None
     finally:
         # The page has read every segment by now (Gradio takes the next update only after the last one).
         shutil.rmtree(preview_folder(out), ignore_errors=True)
@@ -446,8 +451,8 @@ def _options_panel() -> dict[str, gr.components.Component]:
                                       info="The GAN model draws a sharper mouth; the other follows the sound a "
                                            "little more closely.")
             enhance = gr.Radio(ENHANCERS, value=DEFAULTS.enhance, label="HD mouth (GFPGAN)", elem_id="enhance",
-                                info="Restores a sharp mouth: about 20-30 ms a frame on a GPU, but about 2 s a "
-                                     "frame on 2 CPU cores.")
+                                info="Restores a sharp mouth: about 7 ms a frame on a GPU, but 2-4 s a frame "
+                                     "on 2 CPU cores.")
         with gr.Row():
             color_match = gr.Checkbox(value=DEFAULTS.color_match, label="Match skin colour",
                                       info="The new mouth takes the colour of the face around it.")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 
+import cv2
+import numpy as np
 import pytest
 
 from conftest import PORTRAIT, TALKING_HEAD, assert_valid_mp4, cut_speech, probe
@@ -29,6 +31,8 @@ class QueueProgress:
 def gpu_worker(requests, results) -> None:
     """The forked worker: runs the app's GPU entry (a generator) for each request it receives, sends back each item
     it yields as a message, as ZeroGPU forwards a generator's, then an end message; and counts what it loads."""
+    import gradio as gr
+
     import app
     from lipsync import checkpoints
 
@@ -40,8 +44,9 @@ def gpu_worker(requests, results) -> None:
         try:
             for item in app._lip_sync(*request, progress=QueueProgress(results)):
                 results.put(item)
-        except Exception as exc:  # sent back, as ZeroGPU does
-            results.put(("error", f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # sent back as ZeroGPU does: only a gr.Error keeps its message for the page
+            results.put(("error", type(exc).__name__, getattr(exc, "message", "") if isinstance(exc, gr.Error)
+                         else "ZeroGPU worker error"))
             continue
         results.put(("end", os.getpid(), len(loaded), len(fetched)))
 
@@ -71,16 +76,21 @@ def app_process(requests: list[tuple], answers) -> None:
 
 def test_two_requests_through_one_forked_worker(tmp_path):
     speech = cut_speech(tmp_path / "s.wav", 1.5, start=4.0)
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((240, 320, 3), 128, np.uint8))
     requests = [(str(PORTRAIT), str(speech), None, "en", False, CONFIG, tmp_path / "still" / "out.mp4"),
-                (str(TALKING_HEAD), str(speech), None, "en", False, CONFIG, tmp_path / "video" / "out.mp4")]
+                (str(TALKING_HEAD), str(speech), None, "en", False, CONFIG, tmp_path / "video" / "out.mp4"),
+                (str(blank), str(speech), None, "en", False, CONFIG, tmp_path / "blank" / "out.mp4")]
     spawn = multiprocessing.get_context("spawn")  # a clean process, as a Space's app starts
     answers = spawn.Queue()
     process = spawn.Process(target=app_process, args=(requests, answers))
     process.start()
     collected = answers.get(timeout=600)
     process.join(timeout=60)
+    (_, failed), = collected[2:]  # a bad request: our own sentence reaches the page, and the worker lives on
+    assert failed[:2] == ("error", "Error") and "No face" in failed[2], failed
     pids = set()
-    for (messages, end), request in zip(collected, requests):
+    for (messages, end), request in zip(collected[:2], requests):
         assert end[0] == "end", end
         _, pid, loaded, fetched = end
         pids.add(pid)
