@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import io
 import json
 import logging
@@ -14,8 +13,6 @@ import os
 import signal
 import sys
 import time
-import types
-import typing
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import media
+from . import media, options
+from .options import FALSE_WORDS, TRUE_WORDS
 from .config import LipSyncConfig
 from .errors import LipSyncError
 
 MANIFEST = "results.jsonl"
 SPEECH_COLUMNS = ("audio", "text")
 JOB_COLUMNS = ("face", *SPEECH_COLUMNS, "lang", "slow", "out")
-OPTION_NAMES = tuple(field.name for field in dataclasses.fields(LipSyncConfig))
+OPTION_NAMES = options.NAMES  # the settings one request may choose, read as the CLI and the app read them
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 LOCAL_RAY = "local"  # --ray without an address: start a Ray on this machine
 RAY_INSTALL = 'pip install -r requirements-batch.txt (or: pip install "ray>=2.9")'
@@ -39,7 +37,6 @@ URL_SCHEMES = ("http", "https")
 DOWNLOAD_TIMEOUT = 60.0
 # Environment the Ray workers get from the driver: where the weights and caches are, offline mode.
 FORWARDED_ENV_PREFIXES = ("LIPSYNC_", "HF_HUB_OFFLINE", "OMP_WAIT_POLICY")
-TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 MAX_PROBLEMS_SHOWN = 20
 
 
@@ -82,57 +79,18 @@ class Summary:
 
 # ---------------------------------------------------------------- reading and checking the list
 
-_HINTS = typing.get_type_hints(LipSyncConfig)
-
-
-def _scalar(kind: type, value, name: str):
-    if isinstance(value, str):
-        value = value.strip()
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in TRUE_WORDS + FALSE_WORDS:
-            return value.lower() in TRUE_WORDS
-        raise ValueError(f"{name} must be true or false, not {value!r}")
-    if kind is int:
-        if name == "output_size" and isinstance(value, str):  # "1080p", as on the command line
-            value = value.lower().removesuffix("p")
-        try:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a whole number, not {value!r}") from None
-    if kind is float:
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number, not {value!r}") from None
+def _text(value, name: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be text, not {value!r}")
-    return value
+    return value.strip()
 
 
-def coerce_option(name: str, value):
-    """A list cell (text, or a JSON value) as the type of the LipSyncConfig field `name`."""
-    hint = _HINTS[name]
-    args = typing.get_args(hint)
-    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
-    if optional:
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
-            return None
-        hint = next(arg for arg in args if arg is not type(None))
-    if typing.get_origin(hint) is tuple:
-        kinds = typing.get_args(hint)
-        items = value.replace(",", " ").split() if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)):
-            raise ValueError(f"{name} must be a list of numbers, not {value!r}")
-        if Ellipsis not in kinds and len(items) != len(kinds):
-            raise ValueError(f"{name} must be {len(kinds)} numbers, not {value!r}")
-        return tuple(_scalar(kinds[0], item, name) for item in items)
-    return _scalar(hint, value, name)
+def _yes_no(value, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    raise ValueError(f"{name} must be true or false, not {value!r}")
 
 
 def _read_rows(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
@@ -203,6 +161,15 @@ def _output_name(record: dict, row: int, face: str) -> str:
     return path.as_posix()
 
 
+def _cell(value):
+    """A JSON value as the text a CSV cell would hold; "none" is an empty cell (the setting's default)."""
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return None
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(item) for item in value)
+    return value if isinstance(value, str) or value is None else str(value)
+
+
 def _job(row: int, record: dict, folder: Path, defaults: LipSyncConfig) -> Job:
     unknown = [key for key in record if key not in JOB_COLUMNS + OPTION_NAMES]
     if unknown:
@@ -216,10 +183,10 @@ def _job(row: int, record: dict, folder: Path, defaults: LipSyncConfig) -> Job:
         raise ValueError("give either audio or text, not both or neither")
     if text is not None and not text.strip():
         raise ValueError("text is empty")
-    options = {name: coerce_option(name, record[name]) for name in OPTION_NAMES if name in record}
-    config = defaults.replace(**options)  # its own checks (choices, ranges) raise OptionError
+    # Through the one mapping the CLI and the app use; the config's own checks (choices, ranges) follow.
+    config = options.to_config({name: _cell(record[name]) for name in OPTION_NAMES if name in record}, defaults)
     return Job(row, face, _source(face, folder), _source(audio, folder) if audio else None, text,
-               _scalar(str, record.get("lang", "en"), "lang"), _scalar(bool, record.get("slow", False), "slow"),
+               _text(record.get("lang", "en"), "lang"), _yes_no(record.get("slow", False), "slow"),
                _output_name(record, row, face), config)
 
 
@@ -438,12 +405,12 @@ def _run_on_ray(jobs: list[Job], out_dir: Path, defaults: LipSyncConfig, address
         runtime_env = {"py_modules": [str(Path(__file__).parent)],
                        "env_vars": {key: value for key, value in os.environ.items()
                                     if key.startswith(FORWARDED_ENV_PREFIXES)}}
-        options = dict(runtime_env=runtime_env, logging_level=logging.ERROR, log_to_driver=False)
+        init_options = dict(runtime_env=runtime_env, logging_level=logging.ERROR, log_to_driver=False)
         try:
             if address == LOCAL_RAY:
-                ray.init(num_cpus=ray_cpus, include_dashboard=False, **options)
+                ray.init(num_cpus=ray_cpus, include_dashboard=False, **init_options)
             else:
-                ray.init(address=address, **options)
+                ray.init(address=address, **init_options)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise BatchRefused([f"Ray at '{address}' could not be reached: {exc}"]) from None
     try:
@@ -565,11 +532,6 @@ def _option_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _is_tuple(name: str) -> bool:
-    hint = _HINTS[name]
-    return tuple in (typing.get_origin(hint), *map(typing.get_origin, typing.get_args(hint)))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lipsync batch",
@@ -584,25 +546,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run on Ray: alone, a Ray started on this machine; else the cluster's address")
     parser.add_argument("--ray-cpus", type=int, help="CPUs of the Ray that --ray alone starts (default: all)")
     defaults = parser.add_argument_group("defaults for every row (a column of the same name overrides them)")
-    for field in dataclasses.fields(LipSyncConfig):
-        defaults.add_argument(_option_flag(field.name), dest=field.name, metavar="VALUE",
-                              nargs="+" if _is_tuple(field.name) else None,
-                              help=f"(default: {field.default})")
+    for name in OPTION_NAMES:
+        four = name in options.FOUR_NUMBERS
+        default = getattr(options.DEFAULTS, name)
+        defaults.add_argument(_option_flag(name), dest=name, metavar="VALUE", nargs="+" if four else None,
+                              help=f"(default: {(options.as_text(default) or None) if four else default})")
     return parser
 
 
 def _defaults(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LipSyncConfig:
-    options = {}
-    for name in OPTION_NAMES:
-        value = getattr(args, name)
-        if value is None:
-            continue
-        try:
-            options[name] = coerce_option(name, " ".join(value) if isinstance(value, list) else value)
-        except ValueError as exc:
-            parser.error(f"{_option_flag(name)}: {exc}")
+    given = {name: _cell(getattr(args, name)) for name in OPTION_NAMES if getattr(args, name) is not None}
     try:
-        return LipSyncConfig(**options)
+        return options.to_config(given)
     except LipSyncError as exc:
         parser.error(str(exc))
 

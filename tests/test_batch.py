@@ -181,9 +181,9 @@ REFUSED = {
     "audio and text": ("face,audio,text\na.png,s.wav,hello\n", "row 1: give either audio or text"),
     "neither audio nor text": ("face,audio,text\na.png,s.wav,\nb.png,,\n", "row 2: give either audio or text"),
     "empty face": ("face,audio\n,s.wav\n", "row 1: face is empty"),
-    "bad option value": ("face,audio,face_index\na.png,s.wav,first\n", "row 1: face_index must be a whole number"),
+    "bad option value": ("face,audio,face_index\na.png,s.wav,first\n", "row 1: The face number must be a whole number"),
     "option outside its choices": ("face,audio,detector\na.png,s.wav,dlib\n", "row 1: detector must be one of"),
-    "pads of three numbers": ("face,audio,pads\na.png,s.wav,0 10 0\n", "row 1: pads must be 4 numbers"),
+    "pads of three numbers": ("face,audio,pads\na.png,s.wav,0 10 0\n", "row 1: Pads must be four whole numbers"),
     "out not an mp4": ("face,audio,out\na.png,s.wav,a.mov\n", "row 1: out must end in .mp4"),
     "out outside the folder": ("face,audio,out\na.png,s.wav,../a.mp4\n", "row 1: out must be a file name inside"),
     "too many cells": ("face,audio\na.png,s.wav,extra\n", "row 1: 3 cells, but the header names 2 columns"),
@@ -204,7 +204,7 @@ def test_malformed_list_is_refused_with_row_and_reason(case, tmp_path):
 
 @pytest.mark.parametrize("line, reason", [
     ('{"face": "a.png", "audio": "s.wav", "smile": true}', "row 2: unknown option 'smile'"),
-    ('{"face": "a.png", "audio": "s.wav", "enhance": 3}', "row 2: enhance must be text"),
+    ('{"face": "a.png", "audio": "s.wav", "enhance": 3}', "row 2: enhance must be one of"),
     ('{"face": "a.png", "audio": "s.wav"', "row 2: not valid JSON"),
     ('["a.png", "s.wav"]', "row 2: a row must be a JSON object"),
 ])
