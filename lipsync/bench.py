@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,7 +30,9 @@ from .model import Wav2Lip
 from .pipeline import generate
 from .video import iter_video_frames, open_face
 
-DEFAULT_MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MEDIA = ROOT.parent / "shared" / "media"  # the shared test media, beside a checkout
+EXAMPLES = ROOT / "examples"  # in every clone: a portrait and a short recording
 VIDEO_FACE_BOX = (250, 520, 190, 440)  # the talking head's face (top, bottom, left, right), for the no-detection case
 
 
@@ -78,10 +81,31 @@ def scaled_video(video: Path, size: str, folder: Path) -> Path:
     return out
 
 
-def speech_clip(media: Path, seconds: float, folder: Path) -> Path:
+@dataclass(frozen=True)
+class Media:
+    portrait: Path
+    video: Path
+    speech: Path  # looped when a case needs more of it
+
+
+def find_media(folder: Path, work: Path) -> Media:
+    """The shared test media when they are there; else the clone's own examples, with a moving video made from the
+    portrait (the talking head's size and frame rate, so the same cases run)."""
+    if (folder / "talking_head.mp4").is_file():
+        return Media(folder / "monalisa.png", folder / "talking_head.mp4", folder / "speech_en.wav")
+    print(f"{folder} has no test media: using {EXAMPLES} and a video made from its portrait", file=sys.stderr)
+    video = work / "portrait_video.mp4"
+    run_tool([FFMPEG, "-v", "error", "-y", "-loop", "1", "-framerate", "25", "-i", str(EXAMPLES / "monalisa.png"),
+              "-t", "11", "-vf", "scale=740:1100,crop=704:1046:18+18*sin(t):27+27*cos(t),pad=704:1216:0:85,"
+              "format=yuv420p", "-c:v", "libx264", "-preset", "veryfast", str(video)],
+             timeout=300, what="Making a video from the portrait")
+    return Media(EXAMPLES / "monalisa.png", video, EXAMPLES / "speech.wav")
+
+
+def speech_clip(media: Media, seconds: float, folder: Path) -> Path:
     out = folder / f"speech_{seconds:g}s.wav"
-    run_tool([FFMPEG, "-v", "error", "-y", "-t", str(seconds), "-i", str(media / "speech_en.wav"), str(out)],
-             timeout=120, what="Cutting the speech sample")
+    run_tool([FFMPEG, "-v", "error", "-y", "-stream_loop", "-1", "-i", str(media.speech), "-t", str(seconds),
+              str(out)], timeout=120, what="Cutting the speech sample")
     return out
 
 
@@ -152,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lipsync.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter clips: about 3 minutes on 2 CPU cores")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON")
-    parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="folder with the shared test media")
+    parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="folder with the shared test media (default: ../shared/media, else examples/)")
     parser.add_argument("--checkpoint-dir", help="real checkpoints (default: random weights, written to a temp dir)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--detector", choices=("haar", "s3fd"), default="haar",
@@ -173,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(base)
         precision = resolve_precision(base, device)
         size = batch_size(base, device)
-        portrait, video = args.media / "monalisa.png", args.media / "talking_head.mp4"
-        speech = speech_clip(args.media, seconds, folder)
+        media = find_media(args.media, folder)
+        portrait, video = media.portrait, media.video
+        speech = speech_clip(media, seconds, folder)
         rows: list[tuple[str, str]] = []
 
         def show(name: str, value: str) -> None:
@@ -232,15 +257,15 @@ def main(argv: list[str] | None = None) -> int:
         if device == "cuda":
             video_720 = scaled_video(video, "720:-2", folder)
             s3fd = base.replace(detector="s3fd")
-            end_to_end_fps(video_720, speech_clip(args.media, 2.0, folder), s3fd, folder)  # warm the detector
+            end_to_end_fps(video_720, speech_clip(media, 2.0, folder), s3fd, folder)  # warm the detector
             started = time.perf_counter()
-            result = generate(video_720, folder / "720.mp4", audio_path=speech_clip(args.media, 10.0, folder),
+            result = generate(video_720, folder / "720.mp4", audio_path=speech_clip(media, 10.0, folder),
                               config=s3fd)
             figures["video_720p_10s_seconds"] = time.perf_counter() - started
             show(f"{result.width}x{result.height} video + 10 s speech, S3FD, end to end",
                  f"{figures['video_720p_10s_seconds']:.2f} s")
             started = time.perf_counter()
-            generate(video_720, folder / "720.mp4", audio_path=speech_clip(args.media, 10.0, folder),
+            generate(video_720, folder / "720.mp4", audio_path=speech_clip(media, 10.0, folder),
                      config=s3fd.replace(enhance="gfpgan"))
             figures["video_720p_10s_enhanced_seconds"] = time.perf_counter() - started
             show("  the same with enhance gfpgan (the default on CUDA)",
@@ -249,18 +274,18 @@ def main(argv: list[str] | None = None) -> int:
         show("S3FD alone per searched frame (random weights, top-k bounded)",
              f"{figures['s3fd_ms_per_frame']:.1f} ms")
 
-        enhance_speech = speech_clip(args.media, 1.0 if device == "cpu" else seconds, folder)
+        enhance_speech = speech_clip(media, 1.0 if device == "cpu" else seconds, folder)
         figures["enhance_off_fps"], frames = end_to_end_fps(portrait, enhance_speech, base, folder)
         enhanced = base.replace(enhance="gfpgan")
-        end_to_end_fps(portrait, speech_clip(args.media, 0.2, folder), enhanced, folder)  # load it before timing
+        end_to_end_fps(portrait, speech_clip(media, 0.2, folder), enhanced, folder)  # load it before timing
         figures["enhance_fps"], _ = end_to_end_fps(portrait, enhance_speech, enhanced, folder)
         figures["enhance_ms_per_frame"] = 1000 / figures["enhance_fps"] - 1000 / figures["enhance_off_fps"]
         show(f"still portrait, {frames} frames, enhance gfpgan / none",
              f"{figures['enhance_fps']:.2f} / {figures['enhance_off_fps']:.1f} frames/s: "
              f"+{figures['enhance_ms_per_frame']:.0f} ms a frame")
 
-        speech_10 = speech_clip(args.media, 10.0, folder)
-        speech_60 = speech_clip(args.media, 60.0, folder)
+        speech_10 = speech_clip(media, 10.0, folder)
+        speech_60 = speech_clip(media, 60.0, folder)
         for key, face_path, speech_path in (("rss_10s_mb", portrait, speech_10), ("rss_60s_mb", portrait, speech_60),
                                             ("rss_video_mb", video, speech_10), ("rss_video_1080x1920_mb", tall,
                                                                                  speech_10)):
