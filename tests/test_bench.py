@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import assert_valid_mp4, probe
+from conftest import probe
 from lipsync import bench
 
 
