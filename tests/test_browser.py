@@ -203,15 +203,18 @@ def test_a_video_face_plays_in_the_page(server, page):
     expect(page.get_by_text("1 face found.")).to_be_visible()
 
 
-def test_a_second_click_is_queued_and_says_so(server, page, tmp_path):
-    speech = cut_speech(tmp_path / "s.wav", 1.5)
-    open_with_haar(page, server.url)
+def portrait_with_speech(page: Page, url: str, speech: Path) -> None:
+    """The portrait as the face (its preview shown), and a recording loaded on the Audio tab."""
+    open_with_haar(page, url)
     upload_face(page, PORTRAIT)
     expect(page.locator("#face-preview img")).to_be_visible()
-
     page.get_by_role("tab", name="Audio").click()
     page.locator("#audio input[type=file]").set_input_files(str(speech))
     expect(page.locator("#audio").get_by_label("Clear")).to_be_visible()  # the recording is loaded
+
+
+def test_a_second_click_is_queued_and_says_so(server, page, tmp_path):
+    portrait_with_speech(page, server.url, cut_speech(tmp_path / "s.wav", 1.5))
     expect(page.locator("#estimate")).to_contain_text(re.compile(r"for 3[78] frames"))  # 1.5 s at 25 fps
     button = page.locator("#generate-audio")
     button.click()
@@ -233,13 +236,7 @@ def test_a_second_click_is_queued_and_says_so(server, page, tmp_path):
 def test_the_preview_plays_while_the_video_is_made(server, page, tmp_path):
     """Seven seconds of speech: long enough on 2 CPU cores that the first segments play before the last frame is
     made; then the complete MP4 beside the preview is a valid download."""
-    speech = cut_speech(tmp_path / "s.wav", 7.0)
-    open_with_haar(page, server.url)
-    upload_face(page, PORTRAIT)
-    expect(page.locator("#face-preview img")).to_be_visible()
-    page.get_by_role("tab", name="Audio").click()
-    page.locator("#audio input[type=file]").set_input_files(str(speech))
-    expect(page.locator("#audio").get_by_label("Clear")).to_be_visible()  # the recording is loaded
+    portrait_with_speech(page, server.url, cut_speech(tmp_path / "s.wav", 7.0))
 
     page.evaluate(WATCH_PREVIEW)
     page.locator("#generate-audio").click()  # the click is the user's gesture that lets the preview play with sound
