@@ -97,6 +97,7 @@ def _decode(request: Request, decoded: queue.Queue, running: threading.Event,
             crops = still_crops or [blend.crop_face_i420(picture, box) for box in boxes]
         if not stream.put(decoded, (index, Frame(picture, boxes, crops, speech_weight)), running.is_set):
             return
+    stream.put(decoded, stream.STOP, running.is_set)  # the end, at once: not found later by polling
 
 
 def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, generated: queue.Queue,

@@ -48,7 +48,7 @@ def put(channel: queue.Queue, item, consumer_alive: Callable[[], bool]) -> bool:
 
 
 def get(channel: queue.Queue, producer: Worker):
-    """Next item, or STOP once the producer has ended; its error is raised here."""
+    """Next item, or STOP once the producer has sent it or has ended; its error is raised here."""
     while True:
         try:
             return channel.get(timeout=POLL_SECONDS)
