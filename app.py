@@ -168,8 +168,7 @@ class Speed:
     @staticmethod
     def _kind(config: LipSyncConfig) -> tuple[str, bool]:
         device = resolve_device(config)
-        # The config's rule for "auto": GFPGAN on CUDA only.
-        return device, config.enhance == "gfpgan" or (config.enhance == "auto" and device == "cuda")
+        return device, pipeline.restores_faces(config, device)
 
     def seconds(self, frames: int, config: LipSyncConfig) -> tuple[float, bool]:
         """The expected seconds for this many frames, and whether that comes from measurement."""

@@ -21,8 +21,8 @@ from .geometry import FaceBox
 from .inference import MouthGenerator, resolve_device, restorer_dtype
 from .progress import STAGES, ProgressFn, Stage, report
 
-__all__ = ["generate", "load_models", "resolve_device", "estimate_frames", "find_faces", "Result", "Stage", "STAGES",
-           "ProgressFn", "work_dir"]
+__all__ = ["generate", "load_models", "resolve_device", "restores_faces", "estimate_frames", "find_faces", "Result",
+           "Stage", "STAGES", "ProgressFn", "work_dir"]
 WORK_DIR_PREFIX = "lipsync-"
 
 
@@ -96,13 +96,18 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
                   time.perf_counter() - started)
 
 
+def restores_faces(config: LipSyncConfig, device: str) -> bool:
+    """Whether enhance asks for face restoration on this device: auto asks on CUDA only, where it costs
+    milliseconds rather than seconds a face."""
+    return config.enhance == "gfpgan" or (config.enhance == "auto" and device == "cuda")
+
+
 def load_models(config: LipSyncConfig) -> tuple[MouthGenerator, object | None, detect.Detector | None]:
-    """The generator, the face restorer (when enhance asks for it; auto asks on CUDA only, where it costs
-    milliseconds rather than seconds a face) and the face detector (none with a fixed box), each loaded once per
-    process."""
+    """The generator, the face restorer (when restores_faces) and the face detector (none with a fixed box), each
+    loaded once per process."""
     generator = MouthGenerator.load(config)
     restorer = None
-    if config.enhance == "gfpgan" or (config.enhance == "auto" and generator.device == "cuda"):
+    if restores_faces(config, generator.device):
         from . import restore
 
         restorer = restore.load_restorer(generator.device, config.checkpoint_dir,
