@@ -10,7 +10,7 @@ import torch
 from . import checkpoints
 from .config import LipSyncConfig
 from .errors import OptionError
-from .model import FACE_SIZE, Wav2Lip
+from .model import FACE_SIZE, FixedFace, Wav2Lip
 
 def _one_thread_after_fork() -> None:
     """GNU OpenMP's thread pool does not survive fork(): a forked child (ZeroGPU's GPU worker is one) whose parent
@@ -83,7 +83,7 @@ class MouthGenerator:
 
     def __init__(self, model: Wav2Lip, device: str, dtype: torch.dtype, size: int):
         self.model, self.device, self.dtype, self.size = model, device, dtype, size
-        self._fixed: list[torch.Tensor] | None = None
+        self._fixed: FixedFace | None = None
 
     @classmethod
     def load(cls, config: LipSyncConfig) -> "MouthGenerator":
@@ -107,20 +107,18 @@ class MouthGenerator:
         return faces.contiguous(memory_format=torch.channels_last)
 
     def fix_faces(self, crops: list[np.ndarray]) -> None:
-        """Encode the crops of one still frame once, repeated to fill a whole batch of frames."""
-        repeats = -(-self.size // len(crops))
+        """Encode the crops of one still frame once, and their share of the decoder, for a whole batch of frames."""
         with torch.inference_mode():
             features = self.model.encode_faces(self._face_input(np.stack(crops)))
-            self._fixed = [feature.repeat(repeats, 1, 1, 1).contiguous(memory_format=torch.channels_last)
-                           for feature in features]
+            self._fixed = self.model.fix_face(features, repeats=-(-self.size // len(crops)))
 
     def __call__(self, crops: list[np.ndarray], mels: list[np.ndarray]) -> np.ndarray:
         """Mouths for (crop, mel window) pairs: (N, 96, 96, 3) float32 BGR in 0..255. With fixed faces, `crops`
         must follow the fixed pattern (every frame's faces in order), and only its length matters."""
         mel = self._to_device(np.stack(mels)[:, None])
         with torch.inference_mode():
-            if self._fixed is not None and len(mels) <= self._fixed[0].shape[0]:
-                out = self.model.decode(mel, [feature[:len(mels)] for feature in self._fixed])
+            if self._fixed is not None and len(mels) <= self.size:
+                out = self.model.decode_fixed(mel, self._fixed)
             else:
                 out = self.model(mel, self._face_input(np.stack(crops)))
         return out.float().permute(0, 2, 3, 1).cpu().numpy() * 255.0

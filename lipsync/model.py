@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 FACE_SIZE = 96
@@ -29,6 +32,32 @@ class ConvBlock(nn.Module):
             out += x  # in place: this block owns `out`, and it saves a copy per layer
         return self.act(out)
 
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        conv = self.conv_block[0]
+        if isinstance(conv, nn.ConvTranspose2d):
+            return F.conv_transpose2d(x, weight, bias, conv.stride, conv.padding, conv.output_padding)
+        return F.conv2d(x, weight, bias, conv.stride, conv.padding)
+
+    def split_input(self, fixed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For inputs whose trailing channels are always `fixed`: the weight over the leading channels, and what
+        the fixed channels and the bias add to the output. A convolution is linear in its input channels, so
+        forward_split(x, weight, constant) equals forward(cat(x, fixed)) with a part of the work."""
+        conv = self.conv_block[0]
+        assert isinstance(self.conv_block[1], nn.Identity) and not self.residual, "fold the BatchNorm first"
+        own = conv.in_channels - fixed.shape[1]
+        if isinstance(conv, nn.ConvTranspose2d):  # weights (in, out, kh, kw)
+            leading, trailing = conv.weight[:own], conv.weight[own:]
+        else:  # weights (out, in, kh, kw)
+            leading, trailing = conv.weight[:, :own], conv.weight[:, own:]
+        channels_last = torch.channels_last
+        return (leading.contiguous(memory_format=channels_last),
+                self._conv(fixed, trailing.contiguous(memory_format=channels_last), conv.bias))
+
+    def forward_split(self, x: torch.Tensor, weight: torch.Tensor, constant: torch.Tensor) -> torch.Tensor:
+        out = self._conv(x, weight, None)
+        out += constant
+        return self.act(out)
+
     @torch.no_grad()
     def fold_batchnorm(self) -> None:
         """Fold the eval-mode BatchNorm into the convolution: same output, one layer less."""
@@ -49,6 +78,13 @@ def _res(channels):
 
 def _up(cin, cout, stride=2, padding=1, output_padding=1):
     return ConvBlock(cin, cout, 3, stride, padding, transpose=True, output_padding=output_padding)
+
+
+@dataclass(frozen=True)
+class FixedFace:
+    """A still face's share of the decoder, computed once (see Wav2Lip.fix_face)."""
+    weights: list[torch.Tensor]  # per layer that reads a face feature: its weight over the decoder's own channels
+    constants: list[torch.Tensor]  # what the face feature and the bias add to that layer's output
 
 
 class Wav2Lip(nn.Module):
@@ -102,6 +138,33 @@ class Wav2Lip(nn.Module):
         for block, skip in zip(self.face_decoder_blocks, reversed(face_features)):
             x = torch.cat((block(x), skip), dim=1)
         return self.output_block(x)
+
+    def _feature_readers(self) -> list[ConvBlock]:
+        """The layers whose input is the decoder's own channels followed by a face feature, in decoding order."""
+        return [block[0] for block in self.face_decoder_blocks[1:]] + [self.output_block[0]]
+
+    def fix_face(self, face_features: list[torch.Tensor], repeats: int) -> FixedFace:
+        """For a still face: the face features' part of every layer that reads them, computed once. Then
+        decode_fixed runs only the audio encoder and the decoder's own channels (13 % fewer operations than
+        forward). One face broadcasts over any batch; several are repeated `repeats` times, in order."""
+        weights, constants = [], []
+        for layer, feature in zip(self._feature_readers(), reversed(face_features)):
+            weight, constant = layer.split_input(feature)
+            if feature.shape[0] > 1:
+                constant = constant.repeat(repeats, 1, 1, 1)
+            weights.append(weight)
+            constants.append(constant.contiguous(memory_format=torch.channels_last))
+        return FixedFace(weights, constants)
+
+    def decode_fixed(self, mel: torch.Tensor, fixed: FixedFace) -> torch.Tensor:
+        """decode() with the face given by fix_face; mel's batch follows the fixed faces' order."""
+        x = self.face_decoder_blocks[0](self.audio_encoder(mel))
+        blocks = [*self.face_decoder_blocks[1:], self.output_block]
+        for block, weight, constant in zip(blocks, fixed.weights, fixed.constants):
+            x = block[0].forward_split(x, weight, constant[:x.shape[0]])
+            for layer in block[1:]:
+                x = layer(x)
+        return x
 
     def fold_batchnorm(self) -> "Wav2Lip":
         for module in self.modules():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.signal import get_window
 
-from conftest import SPEECH
+from conftest import SPEECH, cut_speech
 from lipsync import audio
 from lipsync.errors import AudioError
 
@@ -85,3 +85,40 @@ def test_zero_length_audio_is_refused(tmp_path):
         handle.setframerate(16000)
     with pytest.raises(AudioError):
         audio.load_speech(empty, tmp_path, max_seconds=120)
+
+
+def test_a_plain_wav_is_read_as_it_is_with_the_samples_ffmpeg_gives(tmp_path, monkeypatch):
+    from lipsync import media
+
+    wav = cut_speech(tmp_path / "speech.wav", 2.0, extra=["-ac", "2"])  # 16-bit PCM, stereo
+    flac = cut_speech(tmp_path / "speech.flac", 2.0, extra=["-ac", "2"])  # the same samples, decoded by ffmpeg
+    work = tmp_path / "work"
+    work.mkdir()
+    through_ffmpeg = audio.load_speech(flac, work, max_seconds=120)
+    assert through_ffmpeg.mux_path == work / "speech.wav"
+
+    def no_tools(*args, **kwargs):
+        raise AssertionError("a plain WAV needs no ffprobe or ffmpeg")
+
+    monkeypatch.setattr(media, "run_tool", no_tools)
+    direct = audio.load_speech(wav, work, max_seconds=120)
+    assert direct.mux_path == wav
+    np.testing.assert_array_equal(direct.samples, through_ffmpeg.samples)
+    with pytest.raises(AssertionError, match="no ffprobe"):  # the same stub stops what is not a plain WAV
+        audio.load_speech(flac, work, max_seconds=120)
+
+
+@pytest.mark.parametrize("case", ["24-bit", "header longer than the file", "over the limit"])
+def test_a_wav_that_is_not_plain_goes_through_ffmpeg(tmp_path, case):
+    wav = cut_speech(tmp_path / "input.wav", 2.0, extra=["-c:a", "pcm_s24le"] if case == "24-bit" else None)
+    if case == "header longer than the file":
+        wav.write_bytes(wav.read_bytes()[:-16000])  # 0.5 s cut off the end: the header still says 2 s
+    work = tmp_path / "work"
+    work.mkdir()
+    if case == "over the limit":
+        with pytest.raises(AudioError, match=r"The speech is 2 s long; the limit is 1\.5 s\."):
+            audio.load_speech(wav, work, max_seconds=1.5)
+        return
+    speech = audio.load_speech(wav, work, max_seconds=120)
+    assert speech.mux_path == work / "speech.wav"
+    assert abs(speech.duration - (2.0 if case == "24-bit" else 1.5)) < 0.01

@@ -652,7 +652,8 @@ def test_a_stalled_encoder_is_stopped(tmp_path, hung_ffmpeg, speech):
     assert time.perf_counter() - started < 10
 
 
-def test_missing_ffmpeg_is_one_clear_message(tmp_path, speech, temp_root, monkeypatch):
+def test_missing_ffmpeg_is_one_clear_message(tmp_path, temp_root, monkeypatch):
     monkeypatch.setattr(media, "FFPROBE", str(tmp_path / "no-such-dir" / "ffprobe"))
+    speech = cut_speech(tmp_path / "speech.m4a", SPEECH_SECONDS, start=SPEECH_START)  # a plain WAV is not probed
     with pytest.raises(MediaToolError, match=r"^ffprobe is not installed; install ffmpeg \(apt install ffmpeg\)\.$"):
         generate(PORTRAIT, tmp_path / "out.mp4", audio_path=speech, config=HAAR)

@@ -42,6 +42,18 @@ def test_bf16_mouths_stay_within_two_grey_levels_of_fp32(real_inputs):
     assert generator("bf16").model.output_block[1].weight.dtype == torch.bfloat16
 
 
+@pytest.mark.skipif(not inference.cpu_has_native_bf16(), reason=NO_BF16)
+def test_a_still_encoded_once_in_bf16_stays_within_two_grey_levels_of_fp32(real_inputs):
+    """The cached path rounds the face's share of each layer to bf16 on its own: one rounding more than the plain
+    path, which must not show."""
+    crops, mels = real_inputs
+    still = [crops[0]] * 16
+    cached = generator("bf16")
+    cached.fix_faces([crops[0]])
+    difference = np.abs(generator("fp32")(still, mels) - cached(still, mels))
+    assert difference.max() <= 2.0 and difference.mean() <= 0.5, (difference.max(), difference.mean())
+
+
 def test_auto_precision_follows_the_hardware():
     expected = "bf16" if inference.cpu_has_native_bf16() else "fp32"
     assert inference.resolve_precision(LipSyncConfig(device="cpu"), "cpu") == expected
