@@ -353,6 +353,12 @@ def cached_detections(key: tuple, needed: int,
     return found
 
 
+def clear_cache() -> None:
+    """Forget every cached detection (the bench times first requests with it)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def cache_info() -> CacheInfo:
     with _cache_lock:
         return CacheInfo(_hits, _misses, len(_cache))
