@@ -13,6 +13,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -225,18 +226,22 @@ def main(argv: list[str] | None = None) -> int:
         figures["model_fps"] = figures[f"model_fps_{precision}"]
 
         generator = checkpoints.load_generator(base.checkpoint, device, ckpt, DTYPES[precision])
+        generator_runs = [figures["model_fps"]]
 
         def case(key: str, label: str, face_path: Path, config: LipSyncConfig, paired: bool = False,
                  fresh: bool = False) -> None:
             """paired (the cases with a target): timed PAIRS times, each beside a fresh measure of the generator, and
             the median pair counted; a shared machine's speed drifts over seconds, and a ratio of two numbers taken
-            far apart would measure the drift. fresh: each time with no detections cached, as a first request."""
+            far apart would measure the drift; the other cases are set against the median of every measure of the
+            generator so far. fresh: each time with no detections cached, as a first request."""
             pairs = []
             for _ in range(PAIRS if paired else 1):
-                beside = model_fps(generator, device, size, batches, DTYPES[precision]) if paired else None
+                if paired:
+                    generator_runs.append(model_fps(generator, device, size, batches, DTYPES[precision]))
                 if fresh:
                     detect.clear_cache()
-                pairs.append((beside or figures["model_fps"], end_to_end_fps(face_path, speech, config, folder)[0]))
+                model = generator_runs[-1] if paired else statistics.median(generator_runs)
+                pairs.append((model, end_to_end_fps(face_path, speech, config, folder)[0]))
             ratios = [fps / model for model, fps in pairs]
             model, fps = pairs[sorted(range(len(pairs)), key=ratios.__getitem__)[len(pairs) // 2]]
             figures[f"{key}_fps"], figures[f"{key}_vs_model"] = fps, fps / model
