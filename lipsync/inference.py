@@ -78,8 +78,9 @@ def batch_size(config: LipSyncConfig, device: str) -> int:
 
 
 class MouthGenerator:
-    """The generator at one device, precision and batch size. For a still face, `fix_faces` encodes the face
-    crops once; every later batch runs only the audio encoder and the decoder."""
+    """The generator at one device, precision and batch size. For a still face, `fix_faces` computes the face's
+    part once (its features and their share of the decoder); every later batch runs only the audio encoder and the
+    decoder over its own channels."""
 
     def __init__(self, model: Wav2Lip, device: str, dtype: torch.dtype, size: int):
         self.model, self.device, self.dtype, self.size = model, device, dtype, size

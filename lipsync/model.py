@@ -43,15 +43,15 @@ class ConvBlock(nn.Module):
         the fixed channels and the bias add to the output. A convolution is linear in its input channels, so
         forward_split(x, weight, constant) equals forward(cat(x, fixed)) with a part of the work."""
         conv = self.conv_block[0]
-        assert isinstance(self.conv_block[1], nn.Identity) and not self.residual, "fold the BatchNorm first"
+        if not isinstance(self.conv_block[1], nn.Identity) or self.residual:
+            raise ValueError("only a layer with its BatchNorm folded and no shortcut is linear in its input")
         own = conv.in_channels - fixed.shape[1]
         if isinstance(conv, nn.ConvTranspose2d):  # weights (in, out, kh, kw)
             leading, trailing = conv.weight[:own], conv.weight[own:]
         else:  # weights (out, in, kh, kw)
             leading, trailing = conv.weight[:, :own], conv.weight[:, own:]
-        channels_last = torch.channels_last
-        return (leading.contiguous(memory_format=channels_last),
-                self._conv(fixed, trailing.contiguous(memory_format=channels_last), conv.bias))
+        leading, trailing = (part.contiguous(memory_format=torch.channels_last) for part in (leading, trailing))
+        return leading, self._conv(fixed, trailing, conv.bias)
 
     def forward_split(self, x: torch.Tensor, weight: torch.Tensor, constant: torch.Tensor) -> torch.Tensor:
         out = self._conv(x, weight, None)
@@ -139,17 +139,17 @@ class Wav2Lip(nn.Module):
             x = torch.cat((block(x), skip), dim=1)
         return self.output_block(x)
 
-    def _feature_readers(self) -> list[ConvBlock]:
-        """The layers whose input is the decoder's own channels followed by a face feature, in decoding order."""
-        return [block[0] for block in self.face_decoder_blocks[1:]] + [self.output_block[0]]
+    def _feature_reading_blocks(self) -> list[nn.Sequential]:
+        """The blocks whose first layer reads the decoder's own channels followed by a face feature, in order."""
+        return [*self.face_decoder_blocks[1:], self.output_block]
 
     def fix_face(self, face_features: list[torch.Tensor], repeats: int) -> FixedFace:
         """For a still face: the face features' part of every layer that reads them, computed once. Then
         decode_fixed runs only the audio encoder and the decoder's own channels (13 % fewer operations than
         forward). One face broadcasts over any batch; several are repeated `repeats` times, in order."""
         weights, constants = [], []
-        for layer, feature in zip(self._feature_readers(), reversed(face_features)):
-            weight, constant = layer.split_input(feature)
+        for block, feature in zip(self._feature_reading_blocks(), reversed(face_features)):
+            weight, constant = block[0].split_input(feature)
             if feature.shape[0] > 1:
                 constant = constant.repeat(repeats, 1, 1, 1)
             weights.append(weight)
@@ -159,11 +159,8 @@ class Wav2Lip(nn.Module):
     def decode_fixed(self, mel: torch.Tensor, fixed: FixedFace) -> torch.Tensor:
         """decode() with the face given by fix_face; mel's batch follows the fixed faces' order."""
         x = self.face_decoder_blocks[0](self.audio_encoder(mel))
-        blocks = [*self.face_decoder_blocks[1:], self.output_block]
-        for block, weight, constant in zip(blocks, fixed.weights, fixed.constants):
-            x = block[0].forward_split(x, weight, constant[:x.shape[0]])
-            for layer in block[1:]:
-                x = layer(x)
+        for block, weight, constant in zip(self._feature_reading_blocks(), fixed.weights, fixed.constants):
+            x = block[1:](block[0].forward_split(x, weight, constant[:x.shape[0]]))
         return x
 
     def fold_batchnorm(self) -> "Wav2Lip":

@@ -1,5 +1,6 @@
 """The generator's architecture against the official key list, and the fused model against the plain one."""
 
+import pytest
 import torch
 
 from conftest import ROOT
@@ -52,6 +53,37 @@ def test_folded_channels_last_model_matches_plain_model(checkpoint_dir):
     assert len(folded) == 50
     for before, after in folded:
         assert (before.weight - after.weight.float()).abs().max() > 1e-3
+
+
+def speech_sensitive_generator() -> Wav2Lip:
+    """Random weights under which the speech changes the mouth: PyTorch's default initialisation shrinks the audio
+    signal at every layer until the output hardly depends on it (as with the test checkpoints)."""
+    torch.manual_seed(2)
+    model = Wav2Lip()
+    for block in model.modules():
+        if isinstance(block, ConvBlock):
+            conv = block.conv_block[0]
+            mode = "fan_out" if isinstance(conv, torch.nn.ConvTranspose2d) else "fan_in"
+            torch.nn.init.kaiming_normal_(conv.weight, mode=mode, nonlinearity="relu")
+            if block.residual:
+                conv.weight.data *= 0.5  # keeps the shortcuts from doubling the signal at every block
+    return model.eval()
+
+
+def test_a_fixed_face_decodes_as_the_concatenation_does():
+    """decode_fixed (each face feature's share of a layer computed once) equals decode on the same features, for
+    Conv2d and ConvTranspose2d layers alike; and it needs the BatchNorm folded, which it says."""
+    model = speech_sensitive_generator()
+    with torch.inference_mode():
+        features = model.encode_faces(torch.rand(1, 6, 96, 96))
+        with pytest.raises(ValueError, match="BatchNorm folded"):
+            model.fix_face(features, repeats=3)
+        model.fold_batchnorm()
+        mel = torch.rand(3, 1, 80, 16) * 8 - 4
+        expected = model.decode(mel, [feature.expand(3, -1, -1, -1) for feature in features])
+        got = model.decode_fixed(mel, model.fix_face(features, repeats=3))
+    assert (expected - got).abs().max().item() < 1e-5
+    assert (expected[0] - expected[1]).abs().mean().item() > 1e-3  # other speech, another mouth: the test can fail
 
 
 def test_generator_is_loaded_once_per_process():
