@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                 model = generator_runs[-1] if paired else statistics.median(generator_runs)
                 pairs.append((model, end_to_end_fps(face_path, speech, config, folder)[0]))
             ratios = [fps / model for model, fps in pairs]
-            model, fps = pairs[sorted(range(len(pairs)), key=ratios.__getitem__)[len(pairs) // 2]]
+            model, fps = sorted(pairs, key=lambda pair: pair[1] / pair[0])[len(pairs) // 2]
             figures[f"{key}_fps"], figures[f"{key}_vs_model"] = fps, fps / model
             shown = f"{fps:.1f} frames/s = {fps / model:.2f}x generator ({precision})"
             if paired:
