@@ -15,7 +15,6 @@ import queue
 import shutil
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +26,9 @@ import gradio as gr  # noqa: E402
 import spaces  # noqa: E402
 from huggingface_hub.utils import logging as hf_logging  # noqa: E402
 
-from lipsync import LipSyncConfig, LipSyncError, Result, checkpoints, options, pipeline, tts  # noqa: E402
+from lipsync import LipSyncConfig, LipSyncError, Result, options, pipeline, runtime, serving, tts  # noqa: E402
 from lipsync.config import ALL_FACES, OUTPUT_SIZES  # noqa: E402
 from lipsync.errors import CheckpointError  # noqa: E402
-from lipsync.inference import resolve_device  # noqa: E402
 
 log = logging.getLogger("lipsync.app")
 
@@ -42,12 +40,8 @@ STAGE_LABELS = {pipeline.Stage.SPEECH: "Preparing the speech", pipeline.Stage.DE
                 pipeline.Stage.ENHANCE: "Moving the lips and restoring the face",
                 pipeline.Stage.ENCODE: "Writing the video"}
 # Choices in words; the API takes the values on the right, as the config names them.
-MODELS = [("Sharper face (Wav2Lip GAN)", "wav2lip_gan"), ("Closest lip sync (Wav2Lip)", "wav2lip")]
-FINDERS = [("Accurate (S3FD, 90 MB download)", "s3fd"), ("Quick, no download (Haar)", "haar")]
-SMOOTHING = [("Steady, quick to follow", "one_euro"), ("Steadiest (average)", "mean"), ("Off", "none")]
-BLENDS = [("Soft edge", "feather"), ("Hard edge", "hard")]
-PRECISIONS = [("Automatic", "auto"), ("Full (fp32)", "fp32"), ("bf16", "bf16"), ("fp16 (GPU)", "fp16")]
-ENHANCERS = [("Automatic (on a GPU only)", "auto"), ("Off", "none"), ("On", "gfpgan")]
+MODELS, FINDERS, SMOOTHING, BLENDS, PRECISIONS, ENHANCERS = (
+    options.page_choices(name) for name in ("checkpoint", "detector", "smoothing", "blend", "precision", "enhance"))
 SIZES = [(f"Keep (up to {DEFAULTS.output_size}p)", DEFAULTS.output_size)] + [
     (f"{size}p", size) for size in OUTPUT_SIZES if size < DEFAULTS.output_size]
 NUMBERED_FACES = 10  # the preview numbers at most this many faces, the largest
@@ -59,7 +53,6 @@ GPU_FRAMES_PER_SECOND = 40
 GPU_RESTORED_FRAMES_PER_SECOND = 15  # with enhance: GFPGAN on every generated frame (ZeroGPU runs on CUDA)
 GPU_MAX_SECONDS = 300
 CACHE_SECONDS = 2 * 3600  # uploads and results stay downloadable this long
-WEIGHTS_RETRY_SECONDS = 5
 BUTTON = "Generate from {}"
 QUEUED = "Queued: this request starts when the one running now is done."
 # The example tables wrap their words at any width instead of scrolling sideways or cutting them off.
@@ -78,113 +71,36 @@ def open_choices(component: gr.Radio | gr.Dropdown) -> gr.Radio | gr.Dropdown:
     return component
 
 
-class Weights:
-    """The checkpoints the default settings need, fetched and loaded in the background. While any is missing it is
-    looked for again every few seconds, so weights put in place (or a Hub back online) after start-up are used."""
+class Served:
+    """What this server was started with: the settings every request starts from, the weights they need (watched
+    until all are in place), and the speed measured on the requests served."""
 
-    needed = (DEFAULTS.checkpoint, "s3fd")
-
-    def __init__(self) -> None:
-        self.checked = threading.Event()
-        self.missing: dict[str, str] = {}  # checkpoint name -> the library's message
-
-    def start(self) -> None:
-        threading.Thread(target=self._fetch, name="fetch-weights", daemon=True).start()
-
-    def _fetch(self) -> None:
-        while True:
-            missing = {}
-            for name in self.needed:
-                try:
-                    if name == "s3fd":
-                        checkpoints.s3fd_path()
-                    else:
-                        checkpoints.load_generator(name, "cpu")
-                except CheckpointError as exc:
-                    missing[name] = str(exc)
-            if missing != self.missing:
-                for message in missing.values():
-                    log.warning("model weights unavailable: %s", message)
-            self.missing = missing
-            self.checked.set()
-            if not missing:
-                return
-            time.sleep(WEIGHTS_RETRY_SECONDS)
-
-    @property
-    def blocking(self) -> bool:
-        """Whether nothing can be generated: the default model is missing (the Haar detector needs no file)."""
-        return DEFAULTS.checkpoint in self.missing
-
-    def problem(self) -> str:
-        """Every missing file named in one message, and how to provide them; '' when none is missing."""
-        folder = checkpoints.checkpoint_dir()
-        specs = [checkpoints.REGISTRY[name] for name in self.missing]
-        absent = [spec for spec in specs if folder is None or not (folder / spec.local_name).is_file()]
-        broken = [self.missing[spec.name] for spec in specs if spec not in absent]  # there, but not usable
-        sentences = []
-        if absent:
-            files = " and ".join(spec.local_name for spec in absent)
-            where = f"not in {folder}" if folder else "they could not be fetched from the Hugging Face Hub"
-            sources = "; ".join(f"{spec.repo_id}: {spec.filename}" for spec in absent)
-            them = "it" if len(absent) == 1 else "them"
-            sentences.append(f"Missing: {files} ({where}). Put {them} in a folder and start the app with "
-                             f"--checkpoint-dir FOLDER, or set {checkpoints.CHECKPOINT_DIR_ENV} to that folder "
-                             f"(from Hugging Face, {sources}).")
-        return " ".join(sentences + broken)
+    def __init__(self, defaults: LipSyncConfig):
+        self.defaults = defaults
+        self.weights = serving.WeightsWatch(defaults)
+        self.speed = serving.SpeedLog()
 
     def refresh(self):
         """The banner, the Generate buttons, and the timer that polls them, kept running until all is in place."""
-        why = ": waiting for the model weights (see the note at the top)" if self.blocking else ""
-        buttons = [gr.update(value=BUTTON.format(words) + why, interactive=not self.blocking)
+        weights = self.weights
+        why = ": waiting for the model weights (see the note at the top)" if weights.blocking else ""
+        buttons = [gr.update(value=BUTTON.format(words) + why, interactive=not weights.blocking)
                    for words in ("text", "audio")]
-        return self.banner(), gr.Timer(active=bool(self.missing) or not self.checked.is_set()), *buttons
+        return self.banner(), gr.Timer(active=bool(weights.missing) or not weights.checked.is_set()), *buttons
 
     def banner(self) -> str:
-        if self.blocking:
-            return f"⚠️ **The model weights are not available, so nothing can be generated yet.** {self.problem()}"
-        if self.missing:
+        weights = self.weights
+        if weights.blocking:
+            return f"⚠️ **The model weights are not available, so nothing can be generated yet.** {weights.problem()}"
+        if "s3fd" in weights.missing:
             return (f"⚠️ **The accurate face finder (S3FD) cannot be used yet: choose *{FINDERS[1][0]}* under "
-                    f"Options.** {self.problem()}")
-        if not self.checked.is_set():
+                    f"Options.** {weights.problem()}")
+        if not weights.checked.is_set():
             return "⏳ Fetching the model weights (about 0.5 GB, once); the first generation waits for them."
         return ""
 
 
-WEIGHTS = Weights()
-
-
-class Speed:
-    """Seconds per generated frame on this machine, end to end: a guess at first, then measured from the requests
-    served, per device and with or without the HD mouth."""
-
-    assumed = {"cpu": 1 / 25, "cuda": 1 / 150}
-    hd_mouth = {"cpu": 2.0, "cuda": 0.025}  # GFPGAN per frame: 2 CPU cores, one GPU
-    start_seconds = 3.0  # speech, detection and the first batch, before the guess has a measurement
-
-    def __init__(self) -> None:
-        self.measured: dict[tuple[str, bool], float] = {}
-
-    @staticmethod
-    def _kind(config: LipSyncConfig) -> tuple[str, bool]:
-        device = resolve_device(config)
-        return device, pipeline.restores_faces(config, device)
-
-    def seconds(self, frames: int, config: LipSyncConfig) -> tuple[float, bool]:
-        """The expected seconds for this many frames, and whether that comes from measurement."""
-        device, enhanced = kind = self._kind(config)
-        if kind in self.measured:
-            return frames * self.measured[kind], True
-        per_frame = self.assumed[device] + (self.hd_mouth[device] if enhanced else 0.0)
-        return self.start_seconds + frames * per_frame, False
-
-    def record(self, result: Result, config: LipSyncConfig) -> None:
-        kind = self._kind(config)
-        per_frame = result.seconds / max(1, result.frames)
-        self.measured[kind] = (self.measured[kind] + per_frame) / 2 if kind in self.measured else per_frame
-
-
-SPEED = Speed()
+SERVED = Served(DEFAULTS)  # main() makes it anew from the launch options
 
 
 # ---------------------------------------------------------------- the GPU entry
@@ -262,8 +178,9 @@ def _error(message: str) -> gr.Error:
 
 def _message(exc: Exception) -> str:
     """What the page says of a failed request: our own sentence for bad input or missing weights."""
-    if isinstance(exc, CheckpointError) and WEIGHTS.checked.wait(5) and WEIGHTS.missing:
-        return WEIGHTS.problem()
+    weights = SERVED.weights
+    if isinstance(exc, CheckpointError) and weights.checked.wait(5) and weights.missing:
+        return weights.problem()
     if isinstance(exc, LipSyncError):
         return str(exc)
     log.exception("generation failed", exc_info=exc)
@@ -279,8 +196,9 @@ def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow:
     out_dir = Path(gr.utils.get_upload_folder()) / "lipsync" / uuid.uuid4().hex
     out = out_dir / f"{Path(face).stem}-lipsync.mp4"
     try:
-        config = options.to_config(chosen)
-        expected = _expected_seconds(face, audio, text, slow, config)
+        config = options.to_config(chosen, SERVED.defaults)
+        kind = SERVED.speed.kind(face, config)
+        expected = _expected_seconds(face, audio, text, slow, config, kind)
         progress(0.0, desc="Starting")
         with contextlib.closing(_lip_sync(face, audio, text, lang, slow, config, out, progress)) as made:
             for kind, item in made:
@@ -294,7 +212,7 @@ def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow:
     finally:
         # The page has read every segment by now (Gradio takes the next update only after the last one).
         shutil.rmtree(preview_folder(out), ignore_errors=True)
-    SPEED.record(result, config)
+    SERVED.speed.record(kind, result.seconds, result.frames)
     yield gr.skip(), str(result.path), _status(result, expected)
 
 
@@ -344,11 +262,11 @@ def _fallback_words(reason: str) -> str:
     return "gTTS turned the request away (too many requests)" if "429" in reason else "gTTS could not be reached"
 
 
-def _expected_seconds(face: str, audio: str | None, text: str | None, slow: bool, config: LipSyncConfig
-                      ) -> float | None:
+def _expected_seconds(face: str, audio: str | None, text: str | None, slow: bool, config: LipSyncConfig,
+                      kind: tuple) -> float | None:
     try:
         frames = pipeline.estimate_frames(face, audio_path=audio, text=text, slow=slow, config=config)
-        return SPEED.seconds(frames, config)[0]
+        return SERVED.speed.seconds(frames, kind)[0]
     except LipSyncError:
         return None
 
@@ -359,14 +277,14 @@ def estimate(face: str | None, mode: str, text: str, audio: str | None, slow: bo
     if not face or not words:
         return ""
     try:
-        config = options.to_config({"enhance": enhance})
+        config = options.to_config({"enhance": enhance}, SERVED.defaults)
         frames = pipeline.estimate_frames(face, audio_path=words if mode == "audio" else None,
                                           text=words if mode == "text" else None, slow=slow, config=config)
-        seconds, measured = SPEED.seconds(frames, config)
-        device = resolve_device(config)
+        kind = SERVED.speed.kind(face, config)
+        seconds, measured = SERVED.speed.seconds(frames, kind)
     except LipSyncError:
         return ""
-    where = "this GPU" if device == "cuda" else f"this computer's CPU ({os.cpu_count()} cores)"
+    where = "this GPU" if kind[0] == "cuda" else f"this computer's CPU ({os.cpu_count()} cores)"
     basis = "at the speed of the last requests here" if measured else "a first guess until one request has run here"
     return f"Estimate: about {max(1, round(seconds))} s on {where} for {frames} frames ({basis})."
 
@@ -385,7 +303,7 @@ def preview_faces(face: str | None, detector: str, align_roll: bool, box: str):
     if not face:
         return video, None, only_the_first, ""
     try:
-        config = options.to_config({"detector": detector, "align_roll": align_roll, "box": box})
+        config = options.to_config({"detector": detector, "align_roll": align_roll, "box": box}, SERVED.defaults)
         frame, boxes = pipeline.find_faces(face, config)
     except LipSyncError as exc:
         needs_s3fd = isinstance(exc, CheckpointError) and detector == "s3fd"
@@ -553,7 +471,7 @@ def build_app() -> gr.Blocks:
               queue=False, show_progress="hidden", trigger_mode="always_last")
 
         poll = gr.Timer(2.0)
-        gr.on([demo.load, poll.tick], WEIGHTS.refresh, None, [banner, poll, text_button, audio_button],
+        gr.on([demo.load, poll.tick], SERVED.refresh, None, [banner, poll, text_button, audio_button],
               api_name=False, queue=False, show_progress="hidden")
 
         gr.Examples([[str(EXAMPLES / "monalisa.png"), "Hello! I have kept this smile for five hundred years.", "en"]],
@@ -572,14 +490,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--queue-size", type=int, default=16, help="requests that may wait; more are told it is busy")
     parser.add_argument("--concurrency", type=int, default=2, help="requests generated at the same time")
-    parser.add_argument("--checkpoint-dir", help="folder with wav2lip_gan.pth, wav2lip.pth, s3fd.pth (default: "
-                                                 f"${checkpoints.CHECKPOINT_DIR_ENV}, else the Hugging Face Hub)")
+    parser.add_argument("--checkpoint-dir", help=f"folder with wav2lip_gan.pth, wav2lip.pth, s3fd.pth (default: "
+                                                 f"${runtime.CHECKPOINT_DIR_ENV}, else the Hugging Face Hub)")
     args = parser.parse_args(argv)
-    if args.checkpoint_dir:
-        os.environ[checkpoints.CHECKPOINT_DIR_ENV] = args.checkpoint_dir  # where every request looks by default
+    global SERVED
+    SERVED = Served(DEFAULTS.replace(checkpoint_dir=args.checkpoint_dir))  # where every request looks
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     hf_logging.set_verbosity_error()  # its retry chatter; the banner and errors say what failed
-    WEIGHTS.start()
+    SERVED.weights.start()
     demo = build_app()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
     demo.launch(share=args.share, server_name=args.server_name, server_port=args.port,

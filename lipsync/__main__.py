@@ -9,21 +9,19 @@ from huggingface_hub.utils import logging as hf_logging
 from tqdm import tqdm
 
 from . import options
-from .config import (ALL_FACES, BLENDS, CHECKPOINT_NAMES, DETECTORS, DEVICES, ENHANCERS, PRECISIONS, SMOOTHING,
-                     LipSyncConfig)
-from .errors import LipSyncError, OptionError
+from .errors import LipSyncError
 
-
-def _short_side(text: str) -> int:
-    """'1080p', '1080' -> 1080."""
-    try:
-        return options.short_side(text)
-    except OptionError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+COMMANDS = {  # python -m lipsync COMMAND …: the commands other than making one video
+    "batch": "make one video per row of a CSV or JSON Lines list (python -m lipsync batch --help)",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lipsync", description="Make a face speak: Wav2Lip lip-sync.")
+    commands = "\n".join(f"  {name:<8} {what}" for name, what in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m lipsync", description="Make a face speak: Wav2Lip lip-sync.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"other commands (python -m lipsync COMMAND --help):\n{commands}")
     parser.add_argument("--face", required=True, help="image (png/jpg/webp/…) or video (mp4/mov/webm/mkv/…)")
     speech = parser.add_mutually_exclusive_group(required=True)
     speech.add_argument("--audio", help="speech recording (wav/mp3/m4a/ogg/flac) or a video with an audio track")
@@ -31,33 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lang", default="en", help="language code for --text (default: en)")
     parser.add_argument("--slow", action="store_true", help="speak --text slowly")
     parser.add_argument("--out", required=True, help="output .mp4")
-    defaults = LipSyncConfig()
-    parser.add_argument("--checkpoint", choices=CHECKPOINT_NAMES, default=defaults.checkpoint)
-    parser.add_argument("--checkpoint-dir", help="folder with wav2lip_gan.pth, wav2lip.pth, s3fd.pth "
-                                                 "(default: $LIPSYNC_CHECKPOINT_DIR, else the Hugging Face Hub)")
-    parser.add_argument("--detector", choices=DETECTORS, default=defaults.detector)
-    parser.add_argument("--box", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
-                        help="fixed face box in pixels; skips detection")
-    parser.add_argument("--pads", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
-                        default=defaults.pads,
-                        help=f"margin added to the detected box (default: {options.as_text(defaults.pads)})")
-    parser.add_argument("--smoothing", choices=SMOOTHING, default=defaults.smoothing)
-    parser.add_argument("--face-index", type=int, default=defaults.face_index,
-                        help=f"which face: 0 = largest, then left to right; {ALL_FACES} = all faces")
-    parser.add_argument("--blend", choices=BLENDS, default=defaults.blend)
-    parser.add_argument("--no-color-match", dest="color_match", action="store_false")
-    parser.add_argument("--no-keep-silence", dest="keep_silence", action="store_false",
-                        help="animate the mouth during silences too")
-    parser.add_argument("--no-align", dest="align_roll", action="store_false", help="do not straighten tilted heads")
-    parser.add_argument("--output-size", type=_short_side, default=defaults.output_size, metavar="SIZE",
-                        help="short side of the output at most, e.g. 1080p or 720p; smaller inputs keep their size "
-                             f"(default: {defaults.output_size}p)")
-    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
-                        help="auto: bf16 on a CPU with native bf16, fp16 on CUDA, else fp32")
-    parser.add_argument("--enhance", choices=ENHANCERS, default=defaults.enhance,
-                        help="restore the generated face with GFPGAN (auto: on CUDA only; slow on a CPU)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--device", choices=DEVICES, default=defaults.device)
+    options.add_flags(parser.add_argument_group("options"))
     return parser
 
 
@@ -99,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .pipeline import generate
 
-        config = options.to_config({name: value for name, value in vars(args).items() if name in options.NAMES})
+        config = options.to_config(options.flag_values(args))
         result = generate(args.face, args.out, audio_path=args.audio, text=args.text, lang=args.lang,
                           slow=args.slow, config=config, progress=bar)
     except LipSyncError as exc:

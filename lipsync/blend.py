@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .geometry import FaceBox
+from .i420 import even_bounds, frame_size, planes, shifted_matrix, to_i420
 from .model import FACE_SIZE
 
 # Mask geometry in the 96×96 crop: an ellipse over mouth and jaw, feathered by a fixed share of the crop,
@@ -29,13 +30,6 @@ def crop_mask(blend: str) -> np.ndarray:
     return (mask * np.minimum.outer(ramp, ramp)).astype(np.float32)
 
 
-def crop_face(frame: np.ndarray, box: FaceBox) -> np.ndarray:
-    """The upright 96×96 crop that the model sees: for an upright box, what the released models were trained on
-    (the box's pixels resized bilinearly, cv2.resize's default)."""
-    return cv2.warpAffine(frame, box.crop_matrix(FACE_SIZE), (FACE_SIZE, FACE_SIZE), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-
-
 def match_color(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Shift the generated colors so they agree with the original on the mask's feathered band."""
     band = (mask * (1.0 - mask))[..., None]
@@ -46,68 +40,19 @@ def match_color(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) -
     return generated + shift
 
 
-def planes(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Views of the Y, U and V planes of an I420 frame held as a (height * 3 / 2, width) array."""
-    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
-    flat = frame.reshape(-1)
-    luma, chroma = height * width, height * width // 4
-    return (flat[:luma].reshape(height, width), flat[luma:luma + chroma].reshape(height // 2, width // 2),
-            flat[luma + chroma:].reshape(height // 2, width // 2))
-
-
-def to_i420(bgr: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
-
-
-def even_bounds(box: FaceBox, width: int, height: int, margin: int = 0) -> tuple[int, int, int, int]:
-    """The box's bounds grown by margin and out to even coordinates, so they cover whole chroma samples."""
-    x1, y1, x2, y2 = box.bounds(width, height)
-    x1, y1 = max(0, x1 - margin) & ~1, max(0, y1 - margin) & ~1
-    x2, y2 = min(width, x2 + margin + 1) & ~1, min(height, y2 + margin + 1) & ~1
-    return x1, y1, x2, y2
-
-
-def region_bgr(frame: np.ndarray, bounds: tuple[int, int, int, int]) -> np.ndarray:
-    luma, u, v = planes(frame)
-    x1, y1, x2, y2 = bounds
-    packed = np.concatenate([luma[y1:y2, x1:x2].ravel(), u[y1 // 2:y2 // 2, x1 // 2:x2 // 2].ravel(),
-                             v[y1 // 2:y2 // 2, x1 // 2:x2 // 2].ravel()])
-    return cv2.cvtColor(packed.reshape((y2 - y1) * 3 // 2, x2 - x1), cv2.COLOR_YUV2BGR_I420)
-
-
-def _shifted(box: FaceBox, x: int, y: int) -> FaceBox:
-    return FaceBox(box.cx - x, box.cy - y, box.w, box.h, box.angle, box.eyes)
-
-
-def shifted_matrix(matrix: np.ndarray, x: int, y: int) -> np.ndarray:
-    """A 2×3 map from frame pixels, for an image cut out of the frame at (x, y)."""
-    shifted = matrix.astype(np.float64).copy()
-    shifted[:, 2] += shifted[:, :2] @ np.array([x, y], np.float64)
-    return shifted
-
-
-def crop_face_i420(frame: np.ndarray, box: FaceBox) -> np.ndarray:
-    """crop_face for an I420 frame: only the pixels around the face are turned into BGR."""
-    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
-    x1, y1, x2, y2 = bounds = even_bounds(box, width, height, margin=2)  # the margin feeds the interpolation
-    if x2 <= x1 or y2 <= y1:
-        return np.zeros((FACE_SIZE, FACE_SIZE, 3), np.uint8)
-    return crop_face(region_bgr(frame, bounds), _shifted(box, x1, y1))
-
-
 def paste(frame: np.ndarray, box: FaceBox, generated: np.ndarray, original_crop: np.ndarray, blend: str,
           color_match: bool, speech_weight: float) -> None:
     """Blend a generated 96×96 BGR crop (float, 0..255) into an I420 frame in place, as much as `speech_weight`
     (1 while speaking, down to 0 in silences).
     The blend is done on the Y, U and V planes, so pixels outside the mask keep their decoded values exactly."""
-    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
+    width, height = frame_size(frame)
     x1, y1, x2, y2 = bounds = even_bounds(box, width, height)
     if x2 <= x1 or y2 <= y1 or speech_weight <= 0:
         return
     if color_match and blend != "hard":
         generated = match_color(generated, original_crop, crop_mask(blend))
     # Map region pixels to crop pixels: the crop matrix of the box moved to the region's origin.
-    matrix = _shifted(box, x1, y1).crop_matrix(FACE_SIZE)
+    matrix = box.moved(x1, y1).crop_matrix(FACE_SIZE)
     face = cv2.warpAffine(generated.astype(np.float32), matrix, (x2 - x1, y2 - y1),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     _blend_region(frame, bounds, face, _mask_alpha(box, bounds, blend, speech_weight))
@@ -117,7 +62,7 @@ def paste_restored(frame: np.ndarray, box: FaceBox, restored: np.ndarray, matrix
                    speech_weight: float) -> None:
     """Blend a restored 512×512 BGR face (float, 0..255), aligned with `matrix` (frame -> face), into an I420
     frame in place, only through the mouth's own lower-face mask, so it changes exactly what the mouth changed."""
-    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
+    width, height = frame_size(frame)
     x1, y1, x2, y2 = bounds = even_bounds(box, width, height)
     if x2 <= x1 or y2 <= y1 or speech_weight <= 0:
         return
@@ -129,7 +74,7 @@ def paste_restored(frame: np.ndarray, box: FaceBox, restored: np.ndarray, matrix
 def _mask_alpha(box: FaceBox, bounds: tuple[int, int, int, int], blend: str, speech_weight: float) -> np.ndarray:
     """The feathered mouth mask of the box, warped into the region's pixels and scaled by the speech weight."""
     x1, y1, x2, y2 = bounds
-    matrix = _shifted(box, x1, y1).crop_matrix(FACE_SIZE)
+    matrix = box.moved(x1, y1).crop_matrix(FACE_SIZE)
     return cv2.warpAffine(crop_mask(blend), matrix, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0) * speech_weight
 

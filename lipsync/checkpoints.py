@@ -1,8 +1,8 @@
-"""Where each checkpoint comes from, how it is checked, and how it is loaded (once per process and device)."""
+"""Where each checkpoint comes from (a local folder or the Hub, sha256-pinned) and how its weights are read and
+checked against the architecture. Loading them into models, once per process, is lipsync.models's job."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -13,9 +13,8 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError
-from .model import Wav2Lip
+from .runtime import CHECKPOINT_DIR_ENV, CheckpointFolder
 
-CHECKPOINT_DIR_ENV = "LIPSYNC_CHECKPOINT_DIR"
 CACHE_ENV = "LIPSYNC_CACHE"
 
 
@@ -26,12 +25,14 @@ class CheckpointSpec:
     filename: str
     sha256: str
     size: int
+    # The file's name in a local checkpoint folder; "" for NAME.pth.
+    local_file: str = ""
     # The sha256 is the real pin; the revision names the branch the file was listed on (2026-11).
     revision: str = "main"
 
     @property
     def local_name(self) -> str:
-        return f"{self.name}.pth"
+        return self.local_file or f"{self.name}.pth"
 
 
 REGISTRY: dict[str, CheckpointSpec] = {
@@ -49,35 +50,40 @@ REGISTRY: dict[str, CheckpointSpec] = {
                        "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad", 348_632_874),
     )
 }
-RESTORER = "gfpgan_v1.4"
+ENHANCER = "gfpgan_v1.4"
 
-_lock = threading.RLock()
+_lock = threading.Lock()
 _verified: dict[str, str] = {}
-_cpu_models: dict[tuple[str, str], torch.nn.Module] = {}
-_device_models: dict[tuple[str, str, str], torch.nn.Module] = {}
-
-
-def checkpoint_dir(override: str | os.PathLike | None = None) -> Path | None:
-    folder = override or os.environ.get(CHECKPOINT_DIR_ENV)
-    return Path(folder).expanduser() if folder else None
 
 
 def how_to_provide(spec: CheckpointSpec) -> str:
-    return (f"Download {spec.filename} from the Hugging Face repo {spec.repo_id}, save it as "
-            f"{spec.local_name} in a folder, and set the checkpoint folder ({CHECKPOINT_DIR_ENV}) to that folder.")
+    return (f"Download {spec.filename} from the Hugging Face repo {spec.repo_id}, save it as {spec.local_name} in "
+            f"a folder, and give that folder as the checkpoint folder (--checkpoint-dir, or {CHECKPOINT_DIR_ENV} "
+            f"for every command).")
 
 
-def resolve(name: str, local_dir: str | os.PathLike | None = None, registry: dict[str, CheckpointSpec] = REGISTRY) -> Path:
+def resolve(name: str, folder: CheckpointFolder) -> Path:
     """Path of a usable checkpoint file: from the local folder if one is set, else the Hub (sha256-checked)."""
-    spec = registry[name]
-    folder = checkpoint_dir(local_dir)
-    if folder is not None:
-        path = folder / spec.local_name
+    spec = REGISTRY[name]
+    if folder.path is not None:
+        path = folder.path / spec.local_name
         if not path.is_file():
-            raise CheckpointError(f"{path} does not exist. Put {spec.local_name} in {folder}, "
-                                  f"or unset {CHECKPOINT_DIR_ENV} to download it from the Hub ({spec.repo_id}).")
+            instead = ("leave out --checkpoint-dir" if folder.named_by == "--checkpoint-dir"
+                       else f"unset {folder.named_by}")
+            raise CheckpointError(f"{spec.local_name} is not in the checkpoint folder {folder.path}. Put it there, "
+                                  f"or {instead} to download it from the Hub ({spec.repo_id}).")
         return path
     return _download(spec)
+
+
+def is_present(name: str, folder: CheckpointFolder) -> bool:
+    """Whether the checkpoint is at hand without a download: in the folder, or in the Hub's local cache."""
+    spec = REGISTRY[name]
+    if folder.path is not None:
+        return (folder.path / spec.local_name).is_file()
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(spec.repo_id, spec.filename, revision=spec.revision), str)
 
 
 def _download(spec: CheckpointSpec) -> Path:
@@ -202,9 +208,13 @@ def wav2lip_state_dict(path: Path) -> dict:
 
 
 def s3fd_state_dict(path: Path) -> dict:
+    """S3FD's weights, checked against face-alignment's network key by key and shape by shape."""
+    from face_alignment.detection.sfd.net_s3fd import s3fd
+
     raw = _torch_load(path)
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path.name} is not an S3FD checkpoint: it holds no dictionary of weights.")
+    check_state_dict(raw, s3fd().state_dict(), path.name)
     return raw
 
 
@@ -215,37 +225,3 @@ def gfpgan_state_dict(path: Path) -> dict:
     if not isinstance(weights, dict):
         raise CheckpointError(f"{path.name} is not a GFPGAN checkpoint: it holds no params_ema or params weights.")
     return weights
-
-
-def _build_generator(path: Path) -> Wav2Lip:
-    model = Wav2Lip()
-    weights = wav2lip_state_dict(path)
-    check_state_dict(weights, model.state_dict(), path.name)
-    model.load_state_dict(weights)
-    return model.eval().fold_batchnorm().to(memory_format=torch.channels_last)
-
-
-def load_generator(name: str, device: str = "cpu", local_dir: str | os.PathLike | None = None,
-                   dtype: torch.dtype = torch.float32) -> Wav2Lip:
-    """The generator with BatchNorm folded, loaded once per process; a copy per device and dtype is made once."""
-    path = resolve(name, local_dir)
-    with _lock:
-        cpu_key = (name, str(path))
-        if cpu_key not in _cpu_models:
-            _cpu_models[cpu_key] = _build_generator(path)
-        if device == "cpu" and dtype == torch.float32:
-            return _cpu_models[cpu_key]
-        copy_key = (name, str(path), device, dtype)
-        if copy_key not in _device_models:
-            _device_models[copy_key] = copy.deepcopy(_cpu_models[cpu_key]).to(device, dtype)
-        return _device_models[copy_key]
-
-
-def s3fd_path(local_dir: str | os.PathLike | None = None) -> Path:
-    """The S3FD weights, with a user-supplied file checked for the right keys and shapes first."""
-    path = resolve("s3fd", local_dir)
-    if checkpoint_dir(local_dir) is not None:
-        from face_alignment.detection.sfd.net_s3fd import s3fd
-
-        check_state_dict(s3fd_state_dict(path), s3fd().state_dict(), path.name)
-    return path

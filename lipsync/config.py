@@ -1,51 +1,85 @@
-"""Every knob of a lip-sync run, with its default and its limit, in one frozen dataclass."""
+"""Every knob of a lip-sync run in one frozen dataclass: each option's default, allowed values, help and the words
+the page shows are declared here, on its field, and the CLIs, the batch columns and the app are made from that."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import OptionError
 
-CHECKPOINT_NAMES = ("wav2lip_gan", "wav2lip")
-DETECTORS = ("s3fd", "haar")
-SMOOTHING = ("one_euro", "mean", "none")
-BLENDS = ("feather", "hard")
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# auto: gfpgan on CUDA, none on the CPU (where it costs far more than the mouth itself).
-ENHANCERS = ("auto", "none", "gfpgan")
+ALL_FACES = -1
 # Output size limits as people name them: the short side in pixels.
 OUTPUT_SIZES = (2160, 1440, 1080, 720, 480, 360)
-ALL_FACES = -1
+
+
+@dataclass(frozen=True)
+class Option:
+    """What a setting a request may choose is, for the people who choose it."""
+    help: str  # one line, for --help and the batch columns
+    label: str = ""  # the page's label; "" where the page does not offer the setting
+    choices: tuple[tuple[str, str], ...] = ()  # (value, the page's words for it), in the order shown
+    aliases: tuple[tuple[str, str], ...] = ()  # (another accepted spelling, the value it means)
+    flags: tuple[str, ...] = ()  # further command-line spellings (for a true/false option: ones that turn it off)
+    words: str = ""  # how a message names the setting, where the field name would not read as words
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return tuple(value for value, _ in self.choices)
+
+
+def option(default, **declared):
+    return field(default=default, metadata={"option": Option(**declared)})
 
 
 @dataclass(frozen=True)
 class LipSyncConfig:
-    checkpoint: str = "wav2lip_gan"
-    # Folder with user-supplied wav2lip_gan.pth / wav2lip.pth / s3fd.pth; None: $LIPSYNC_CHECKPOINT_DIR, then the Hub.
-    checkpoint_dir: str | None = None
-    detector: str = "s3fd"
-    # Fixed face box (top, bottom, left, right) in input pixels; skips detection.
-    box: tuple[int, int, int, int] | None = None
-    # Extra margin around the detected box: (top, bottom, left, right) pixels.
-    pads: tuple[int, int, int, int] = (0, 10, 0, 0)
-    smoothing: str = "one_euro"
-    # 0 = largest face, then left to right; ALL_FACES syncs every face.
-    face_index: int = 0
-    blend: str = "feather"
-    color_match: bool = True
-    keep_silence: bool = True
-    align_roll: bool = True
-    # The short side of the output at most ("1080p"): inputs within it keep their own size, larger ones are scaled.
-    output_size: int = 1080
+    checkpoint: str = option(
+        "wav2lip_gan", help="which Wav2Lip weights: the GAN ones draw a sharper mouth", label="Model",
+        choices=(("wav2lip_gan", "Sharper face (Wav2Lip GAN)"), ("wav2lip", "Closest lip sync (Wav2Lip)")))
+    checkpoint_dir: str | None = option(
+        None, help="folder with user-supplied checkpoints; without it $LIPSYNC_CHECKPOINT_DIR, else the "
+                   "Hugging Face Hub")
+    detector: str = option(
+        "s3fd", help="face finder: s3fd (accurate, 90 MB of weights) or haar (quick, no download)",
+        label="Face finder", choices=(("s3fd", "Accurate (S3FD)"), ("haar", "Quick, no download (Haar)")))
+    box: tuple[int, int, int, int] | None = option(
+        None, help="fixed face box TOP BOTTOM LEFT RIGHT in input pixels; skips face finding",
+        label="Fixed face box (pixels)", words="The face box")
+    pads: tuple[int, int, int, int] = option(
+        (0, 10, 0, 0), help="margin TOP BOTTOM LEFT RIGHT added to the found box, in pixels",
+        label="Margin around the face (pixels)", words="Pads")
+    smoothing: str = option(
+        "one_euro", help="steadying of the face box from frame to frame", label="Steadying the face box",
+        choices=(("one_euro", "Steady, quick to follow"), ("mean", "Steadiest (average)"), ("none", "Off")))
+    face_index: int = option(
+        0, help=f"which face: 0 = the largest, then left to right; {ALL_FACES} = every face",
+        label="Which face", words="The face number")
+    blend: str = option(
+        "feather", help="the new mouth's edge", label="Mouth edge",
+        choices=(("feather", "Soft edge"), ("hard", "Hard edge")))
+    color_match: bool = option(True, help="the new mouth takes the colour of the face around it",
+                               label="Match skin colour")
+    keep_silence: bool = option(True, help="the mouth rests while nobody speaks", label="Still lips in silences")
+    align_roll: bool = option(True, help="straighten tilted heads for the model, and turn the mouth back",
+                              label="Straighten tilted heads", flags=("--no-align",))
+    output_size: int = option(
+        1080, help="the short side of the output at most, e.g. 1080p or 720p; smaller inputs keep their size",
+        label="Output size", words="The output size")
+    precision: str = option(
+        "auto", help="auto: bf16 on a CPU with native bf16, fp16 on CUDA, else fp32", label="Precision",
+        choices=(("auto", "Automatic"), ("fp32", "Exact (fp32)"), ("bf16", "Fast (bf16)"),
+                 ("fp16", "Fast on a GPU (fp16)")))
+    enhance: str = option(
+        "auto", help="enhance the generated face with GFPGAN (auto: on a GPU only; seconds a frame on a CPU)",
+        label="Enhance the face (GFPGAN)",
+        choices=(("auto", "Automatic (on a GPU only)"), ("none", "Off"), ("gfpgan", "On")),
+        aliases=(("off", "none"), ("on", "gfpgan")))
+    batch_size: int = option(0, help="frames per model call (0: chosen for the device)", words="The batch size")
+    device: str = option("auto", help="where the models run", choices=(("auto", "Automatic"), ("cpu", "CPU"),
+                                                                        ("cuda", "GPU (CUDA)")))
     still_fps: float = 25.0
-    batch_size: int = 0  # 0: chosen for the device
-    device: str = "auto"
-    # auto: bf16 on a CPU with native bf16, fp16 autocast on CUDA, else fp32.
-    precision: str = "auto"
-    enhance: str = "auto"
-    # Limits for public use.
+    # Limits for public use: whoever serves sets them, not a request.
     max_audio_seconds: float = 120.0
     max_text_chars: int = 2000
     max_image_pixels: int = 40_000_000
@@ -53,13 +87,12 @@ class LipSyncConfig:
     subprocess_timeout: float = 600.0
 
     def __post_init__(self) -> None:
-        _one_of("checkpoint", self.checkpoint, CHECKPOINT_NAMES)
-        _one_of("detector", self.detector, DETECTORS)
-        _one_of("smoothing", self.smoothing, SMOOTHING)
-        _one_of("blend", self.blend, BLENDS)
-        _one_of("device", self.device, DEVICES)
-        _one_of("precision", self.precision, PRECISIONS)
-        _one_of("enhance", self.enhance, ENHANCERS)
+        for name, declared in OPTIONS.items():
+            if declared.choices:
+                value = dict(declared.aliases).get(getattr(self, name), getattr(self, name))
+                object.__setattr__(self, name, value)  # an alias is stored as the value it means
+                if value not in declared.values:
+                    raise OptionError(f"{name} must be one of {', '.join(declared.values)}, not {value!r}")
         if self.box is not None:
             top, bottom, left, right = self.box
             if not (0 <= top < bottom and 0 <= left < right):
@@ -75,6 +108,13 @@ class LipSyncConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise OptionError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+# The settings one request may choose, in the order the API lists them.
+OPTIONS: dict[str, Option] = {item.name: item.metadata["option"] for item in dataclasses.fields(LipSyncConfig)
+                              if "option" in item.metadata}
+CHECKPOINT_NAMES = OPTIONS["checkpoint"].values
+DETECTORS = OPTIONS["detector"].values
+SMOOTHING = OPTIONS["smoothing"].values
+BLENDS = OPTIONS["blend"].values
+DEVICES = OPTIONS["device"].values
+PRECISIONS = OPTIONS["precision"].values
+ENHANCERS = OPTIONS["enhance"].values

@@ -60,6 +60,10 @@ class FaceBox:
         cy = self.cy + shift_x * math.sin(theta) + shift_y * math.cos(theta)
         return FaceBox(cx, cy, max(2.0, x2 - x1), max(2.0, y2 - y1), self.angle)
 
+    def moved(self, x: float, y: float) -> "FaceBox":
+        """The same box in an image cut out of the frame at (x, y)."""
+        return FaceBox(self.cx - x, self.cy - y, self.w, self.h, self.angle, self.eyes)
+
     def iou(self, other: "FaceBox") -> float:
         """Intersection over union of the two boxes, taken upright."""
         ax1, ay1, ax2, ay2 = self.cx - self.w / 2, self.cy - self.h / 2, self.cx + self.w / 2, self.cy + self.h / 2

@@ -1,21 +1,19 @@
-"""Flat option values, as the command line and the app receive them (text, numbers, None), into a LipSyncConfig.
+"""Flat option values, as the command lines, the batch columns and the app receive them (text, numbers, None), into
+a LipSyncConfig; and the command-line flags, made from the options' one declaration on the config's fields.
 
 An empty value (None or blank text) means the setting's default, and every default is the config's own."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any, Mapping, Sequence
 
-from .config import LipSyncConfig
+from .config import OPTIONS, LipSyncConfig
 from .errors import OptionError
 
 DEFAULTS = LipSyncConfig()
 # The settings one request may choose. The limits for public use (max_*, timeouts) belong to whoever serves.
-NAMES = ("checkpoint", "checkpoint_dir", "detector", "box", "pads", "smoothing", "face_index", "blend", "color_match",
-         "keep_silence", "align_roll", "output_size", "precision", "enhance", "batch_size", "device")
-# How a setting is called in a message where its field name would not read as words.
-WORDS = {"box": "The face box", "pads": "Pads", "face_index": "The face number", "output_size": "The output size",
-         "batch_size": "The batch size"}
+NAMES = tuple(OPTIONS)
 # Settings given as four numbers (top, bottom, left, right), each with an example for messages.
 FOUR_NUMBERS = {"pads": DEFAULTS.pads, "box": (100, 300, 50, 250)}
 TRUE_WORDS = ("true", "yes", "on", "1")
@@ -31,6 +29,11 @@ def to_config(values: Mapping[str, Any], base: LipSyncConfig = DEFAULTS) -> LipS
     return base.replace(**changes)
 
 
+def page_choices(name: str) -> list[tuple[str, str]]:
+    """(the page's words, value) for each allowed value of a setting, as a radio or dropdown takes them."""
+    return [(words, value) for value, words in OPTIONS[name].choices]
+
+
 def as_text(numbers: Sequence[int] | None) -> str:
     """Four numbers as a text box shows them: '0 10 0 0'; nothing for None."""
     return " ".join(str(number) for number in numbers) if numbers is not None else ""
@@ -42,6 +45,16 @@ def short_side(value: int | str) -> int:
         return int(str(value).strip().lower().removesuffix("p"))
     except ValueError:
         raise OptionError(f"The output size must be a height such as 1080p or 720p, not '{value}'.") from None
+
+
+def yes_or_no(value: Any, what: str) -> bool:
+    """A true/false setting written as a bool or as a word (true/false, yes/no, on/off, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise OptionError(f"{what} must be true or false, not '{value}'.")
+    return word in TRUE_WORDS
 
 
 def four_numbers(value: str | Sequence[int], what: str, example: Sequence[int]) -> tuple[int, int, int, int]:
@@ -58,21 +71,53 @@ def four_numbers(value: str | Sequence[int], what: str, example: Sequence[int]) 
     return numbers
 
 
+def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """A flag per setting, the same spellings in every command: `--name VALUE`; a true/false setting also as a bare
+    `--name` and `--no-name`. Every flag defaults to None (the config's default) and its value is read by
+    to_config, so the CLIs refuse a bad value in the same words as the app."""
+    for name, declared in OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        default = getattr(DEFAULTS, name)
+        shown = as_text(default) if name in FOUR_NUMBERS else str(default).lower()
+        text = declared.help + (f" (default: {shown})" if default is not None else "")
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=name, nargs="?", const="true", metavar="true|false",
+                                help=f"{text}; --no-{flag[2:]} is --{flag[2:]} false")
+            parser.add_argument(f"--no-{flag[2:]}", *declared.flags, dest=name, action="store_const",
+                                const="false", help=argparse.SUPPRESS)
+        elif name in FOUR_NUMBERS:
+            parser.add_argument(flag, dest=name, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"), help=text)
+        elif name == "output_size":
+            parser.add_argument(flag, dest=name, type=_flag_short_side, metavar="SIZE", help=text)
+        else:
+            values = declared.values + tuple(alias for alias, _ in declared.aliases)
+            parser.add_argument(flag, dest=name, metavar="|".join(values) if values else "VALUE", help=text)
+
+
+def _flag_short_side(text: str) -> int:
+    try:
+        return short_side(text)
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on a command line made by add_flags (None where a flag was not given)."""
+    return {name: getattr(args, name) for name in NAMES}
+
+
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _parse(name: str, value: Any, default: Any) -> Any:
-    what = WORDS.get(name, name)
+    what = OPTIONS[name].words or name
     if name in FOUR_NUMBERS:
         return four_numbers(value, what, FOUR_NUMBERS[name])
     if name == "output_size":
         return short_side(value)
     if isinstance(default, bool):
-        word = str(value).strip().lower()
-        if word not in TRUE_WORDS + FALSE_WORDS:
-            raise OptionError(f"{what} must be true or false, not '{value}'.")
-        return word in TRUE_WORDS
+        return yes_or_no(value, what)
     if isinstance(default, int):
         try:
             return int(str(value).strip())

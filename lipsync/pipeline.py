@@ -14,15 +14,14 @@ from typing import Iterator
 
 import numpy as np
 
-from . import audio, checkpoints, detect, media, render, track, tts, video
+from . import audio, detect, encode, media, models, output, render, runtime, track, tts, video
 from .config import LipSyncConfig
+from .detectors import Detector
 from .errors import AudioError, FaceError, LipSyncError
 from .geometry import FaceBox
-from .inference import MouthGenerator, resolve_device, restorer_dtype
 from .progress import STAGES, ProgressFn, Stage, report
 
-__all__ = ["generate", "load_models", "resolve_device", "restores_faces", "estimate_frames", "find_faces", "Result",
-           "Stage", "STAGES", "ProgressFn", "work_dir"]
+__all__ = ["generate", "estimate_frames", "find_faces", "Result", "Stage", "STAGES", "ProgressFn", "work_dir"]
 WORK_DIR_PREFIX = "lipsync-"
 
 
@@ -52,11 +51,11 @@ def work_dir() -> Iterator[Path]:
 
 def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio_path: str | os.PathLike | None = None,
              text: str | None = None, lang: str = "en", slow: bool = False, config: LipSyncConfig = LipSyncConfig(),
-             progress: ProgressFn | None = None, on_segment: video.SegmentFn | None = None) -> Result:
+             progress: ProgressFn | None = None, on_segment: encode.SegmentFn | None = None) -> Result:
     """Make `out_path` (MP4) where the face in `face_path` speaks `audio_path`, or `text` in `lang`.
 
     on_segment, for a preview while the video is made: called with each MPEG-TS segment (H.264 + AAC; the first
-    video.FIRST_SEGMENT_SECONDS long so the preview starts sooner, then video.SEGMENT_SECONDS each, the last one
+    encode.FIRST_SEGMENT_SECONDS long so the preview starts sooner, then encode.SEGMENT_SECONDS each, the last one
     shorter) cut from the same encode as soon as it is complete, in order, the last one before generate returns;
     joined byte for byte they play as the whole video. It runs on a watcher thread, never concurrently with itself.
     The file lies in the request's work folder, removed when generate returns: read, copy or move it (it is not
@@ -68,9 +67,10 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
     face_path = _existing(face_path, "face image or video", FaceError, config)
     if audio_path is not None:
         audio_path = _existing(audio_path, "speech recording", AudioError, config)
-    out_path = video.check_output(out_path, {"face image or video": face_path, "speech recording": audio_path})
+    out_path = output.check_output(out_path, {"face image or video": face_path, "speech recording": audio_path})
+    resolved = runtime.resolve(config)
     # Load (or find loaded) models before any slow work, so a missing checkpoint fails at once.
-    generator, restorer, detector = load_models(config)
+    loaded = models.load(config, resolved)
     with work_dir() as work:
         report(progress, Stage.SPEECH, 0.0)
         spoken = None
@@ -82,38 +82,18 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         source = video.open_face(face_path, config.output_size, config.max_image_pixels, config.still_fps)
         fps = float(source.fps)
         n_out = audio.frame_count(speech.duration, fps)
-        plan = _plan(source, n_out, detector, config, progress)
+        plan = _plan(source, n_out, loaded.detector, config, resolved, progress)
         speech_weights = (audio.speech_weights(speech.samples, fps, n_out) if config.keep_silence
                           else np.ones(n_out, np.float32))
         request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), speech_weights, config,
                                  speech.mux_path, work)
         encoded = work / "out.mp4"
-        synced = render.render(request, generator, restorer, encoded, progress, on_segment)
+        synced = render.render(request, loaded.generator, loaded.enhancer, encoded, progress, on_segment)
         report(progress, Stage.ENCODE, 1.0)
-        video.place_output(encoded, out_path)
+        output.place_output(encoded, out_path)
     return Result(out_path, speech.duration, n_out, fps, source.width, source.height, synced,
                   spoken.engine if spoken else None, spoken.fallback_reason if spoken else None,
                   time.perf_counter() - started)
-
-
-def restores_faces(config: LipSyncConfig, device: str) -> bool:
-    """Whether enhance asks for face restoration on this device: auto asks on CUDA only, where it costs
-    milliseconds rather than seconds a face."""
-    return config.enhance == "gfpgan" or (config.enhance == "auto" and device == "cuda")
-
-
-def load_models(config: LipSyncConfig) -> tuple[MouthGenerator, object | None, detect.Detector | None]:
-    """The generator, the face restorer (when restores_faces) and the face detector (none with a fixed box), each
-    loaded once per process."""
-    generator = MouthGenerator.load(config)
-    restorer = None
-    if restores_faces(config, generator.device):
-        from . import restore
-
-        restorer = restore.load_restorer(generator.device, config.checkpoint_dir,
-                                         restorer_dtype(config, generator.device))
-    detector = detect.get_detector(config, generator.device) if config.box is None else None
-    return generator, restorer, detector
 
 
 SPOKEN_CHARS_PER_SECOND = {False: 14.0, True: 9.0}  # rough speaking rate of gTTS / espeak-ng, normal and slow
@@ -123,9 +103,10 @@ def estimate_frames(face_path: str | os.PathLike, *, audio_path: str | os.PathLi
                     text: str | None = None, slow: bool = False, config: LipSyncConfig = LipSyncConfig()) -> int:
     """About how many frames a request will generate, from the headers alone (for sizing a GPU time slot)."""
     fps = config.still_fps
-    info = media.probe(face_path, "face video")
-    if info is not None and info.video is not None and info.video.fps and info.video.codec not in media.IMAGE_CODECS:
-        fps = float(info.video.fps)
+    if not video.is_still(face_path):
+        info = media.probe(face_path, "face video")
+        if info is not None and info.video is not None and info.video.fps:
+            fps = float(info.video.fps)
     if audio_path is not None:
         speech = media.probe(audio_path, "audio")
         seconds = speech.audio_duration if speech is not None else 0.0
@@ -146,9 +127,12 @@ def find_faces(face_path: str | os.PathLike, config: LipSyncConfig = LipSyncConf
         frames.close()
         if frame is None:
             raise FaceError(f"'{source.path.name}' has no frames.")
-    detector = detect.get_detector(config, "cpu") if config.box is None else None
+    # On the CPU: on ZeroGPU no GPU is held outside a generation, and one frame is quick anyway.
+    resolved = runtime.resolve(config.replace(device="cpu"))
+    detector = (models.load_detector(config.detector, resolved.checkpoints, resolved.device, resolved.detector_dtype)
+                if config.box is None else None)
     # Through the detection cache: the generation that follows the preview finds these detections there.
-    return frame, track.order_faces(_detections(source, 1, detector, config, None)[0])
+    return frame, track.order_faces(_detections(source, 1, detector, config, resolved, None)[0])
 
 
 def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig) -> Path:
@@ -164,14 +148,14 @@ def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig)
     return path
 
 
-def _detections(source: video.FaceInput, needed: int, detector, config: LipSyncConfig,
-                progress: ProgressFn | None) -> list[list[FaceBox]]:
+def _detections(source: video.FaceInput, needed: int, detector: Detector | None, config: LipSyncConfig,
+                resolved: runtime.Runtime, progress: ProgressFn | None) -> list[list[FaceBox]]:
     """Faces in the first `needed` frames of the input (all of them, if it has fewer), from the cache when the
     same bytes were seen with the same settings."""
     scale = detect.detection_scale(source.width, source.height, source.is_still)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
-    key = (checkpoints.hash_file(source.path), source.width, source.height, str(source.fps), config.detector,
-           config.align_roll, str(checkpoints.checkpoint_dir(config.checkpoint_dir)), config.box)
+    key = (detect.content_id(source.path), source.width, source.height, str(source.fps), config.detector,
+           config.align_roll, str(resolved.checkpoints.path), config.box)
 
     def run(needed: int) -> tuple[list[list[FaceBox]], bool]:
         if source.is_still:
@@ -189,18 +173,18 @@ def _detections(source: video.FaceInput, needed: int, detector, config: LipSyncC
         # One frame past the need tells whether the video ended first.
         return found[:needed], len(found) <= needed
 
-    found = detect.cached_detections(key, needed, run)
+    found = detect.CACHE.get(key, needed, run)
     if not found:
         raise FaceError(f"'{source.path.name}' has no frames.")
     return found
 
 
-def _plan(source: video.FaceInput, n_out: int, detector, config: LipSyncConfig,
-          progress: ProgressFn | None) -> list[list[FaceBox]]:
+def _plan(source: video.FaceInput, n_out: int, detector: Detector | None, config: LipSyncConfig,
+          resolved: runtime.Runtime, progress: ProgressFn | None) -> list[list[FaceBox]]:
     """Boxes to sync per source frame. Only the frames the speech needs are decoded: the plan is shorter than
     n_out only when the whole video is, and then its length is the video's frame count."""
     report(progress, Stage.DETECT, 0.0)
-    found = _detections(source, n_out, detector, config, progress)
+    found = _detections(source, n_out, detector, config, resolved, progress)
     report(progress, Stage.DETECT, 1.0)
     if config.box is not None:
         return found

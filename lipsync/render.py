@@ -9,8 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio, blend, stream, video
+from typing import Callable
+
+from . import audio, blend, crop, encode, enhance, stream, video
 from .config import LipSyncConfig
+from .enhance import FaceEnhancer
 from .geometry import FaceBox
 from .inference import MouthGenerator
 from .progress import ProgressFn, Stage, report
@@ -26,7 +29,6 @@ class Frame:
     crops: list[np.ndarray]  # the 96×96 crops the model sees, one per box
     speech_weight: float  # how much of the generated mouth shows: 1 while speaking, fading to 0 in silences
     mouths: list[np.ndarray] = field(default_factory=list)
-    composed: bool = False  # the mouths are already in the picture (face restoration does that early)
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,11 @@ class Request:
     work: Path
 
 
-def render(request: Request, generator: MouthGenerator, restorer, out: Path, progress: ProgressFn | None,
-           on_segment: video.SegmentFn | None = None) -> int:
+MouthsFn = Callable[[list["Frame"], list[np.ndarray]], np.ndarray]  # (frames, their mel windows) -> mouths
+
+
+def render(request: Request, generator: MouthGenerator, enhancer: FaceEnhancer | None, out: Path,
+           progress: ProgressFn | None, on_segment: encode.SegmentFn | None = None) -> int:
     """Write the lip-synced video to `out` (and preview segments to on_segment, if given); returns the number of
     frames where a mouth was generated."""
     source, config = request.source, request.config
@@ -51,15 +56,19 @@ def render(request: Request, generator: MouthGenerator, restorer, out: Path, pro
     generated: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
     running = threading.Event()
     running.set()
-    still_crops = _fix_still_faces(request, generator)
-    encoder = video.Encoder(out, source.width, source.height, source.fps, request.speech_path,
-                            config.subprocess_timeout, on_segment)
+    still_crops = _still_crops(request)
+    mouths = _mouth_maker(generator, still_crops)
+    # Mouths are pasted by the encoding thread, off the model's; enhancing faces needs them pasted before it.
+    paste_early = enhancer is not None
+    encoder = encode.Encoder(out, source.width, source.height, source.fps, request.speech_path,
+                             config.subprocess_timeout, on_segment)
     decoder = stream.Worker(lambda: _decode(request, decoded, running, still_crops))
-    writer = stream.Worker(lambda: _encode(generated, running, encoder, config))
+    writer = stream.Worker(lambda: _encode(generated, running, encoder, config, paste=not paste_early))
     decoder.start()
     writer.start()
     try:
-        synced = _generate(request, decoded, decoder, generated, writer, generator, restorer, progress)
+        synced = _generate(request, decoded, decoder, generated, writer, mouths, generator.size, enhancer,
+                           progress)
         stream.put(generated, stream.STOP, writer.is_alive)
         writer.join_or_raise()
         report(progress, Stage.ENCODE, 0.0)
@@ -73,13 +82,20 @@ def render(request: Request, generator: MouthGenerator, restorer, out: Path, pro
     return synced
 
 
-def _fix_still_faces(request: Request, generator: MouthGenerator) -> list[np.ndarray] | None:
-    """For a still: its crops, cut once from the full-color image (as the model was trained), and encoded once."""
+def _still_crops(request: Request) -> list[np.ndarray] | None:
+    """For a still: its crops, cut once from the full-color image (as the model was trained)."""
     if not request.source.is_still or not request.plan[0]:
         return None
-    crops = [blend.crop_face(request.source.still, box) for box in request.plan[0]]
-    generator.fix_faces(crops)
-    return crops
+    return [crop.crop_face(request.source.still, box) for box in request.plan[0]]
+
+
+def _mouth_maker(generator: MouthGenerator, still_crops: list[np.ndarray] | None) -> MouthsFn:
+    """A still's faces go through the network once, then only the speech changes; a video's faces change every
+    frame and go through the whole network."""
+    if still_crops is not None:
+        still = generator.for_still(still_crops)
+        return lambda frames, windows: still(windows)
+    return lambda frames, windows: generator([face for frame in frames for face in frame.crops], windows)
 
 
 def _decode(request: Request, decoded: queue.Queue, running: threading.Event,
@@ -94,17 +110,18 @@ def _decode(request: Request, decoded: queue.Queue, running: threading.Event,
         if speech_weight <= 0 or not boxes:
             boxes, crops = [], []
         else:
-            crops = still_crops or [blend.crop_face_i420(picture, box) for box in boxes]
+            crops = still_crops or [crop.crop_face_i420(picture, box) for box in boxes]
         if not stream.put(decoded, (index, Frame(picture, boxes, crops, speech_weight)), running.is_set):
             return
     stream.put(decoded, stream.STOP, running.is_set)  # the end, at once: not found later by polling
 
 
 def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, generated: queue.Queue,
-              writer: stream.Worker, generator: MouthGenerator, restorer, progress: ProgressFn | None) -> int:
-    """Stage 2 (this thread): the model on full batches of faces, then face restoration when asked for."""
+              writer: stream.Worker, mouths: MouthsFn, batch: int, enhancer: FaceEnhancer | None,
+              progress: ProgressFn | None) -> int:
+    """Stage 2 (this thread): the model on full batches of faces, then face enhancement when asked for."""
     fps = float(request.source.fps)
-    stage = Stage.ENHANCE if restorer is not None else Stage.GENERATE
+    stage = Stage.ENHANCE if enhancer is not None else Stage.GENERATE
     synced = 0
     pending: list[Frame] = []
     windows: list[np.ndarray] = []
@@ -116,10 +133,10 @@ def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, ge
             index, frame = item
             pending.append(frame)
             windows += [audio.mel_window(request.mel, fps, index)] * len(frame.boxes)
-        if pending and (done or len(windows) >= generator.size):
-            _add_mouths(pending, windows, generator)
-            if restorer is not None:
-                _restore(pending, restorer, request.config)
+        if pending and (done or len(windows) >= batch):
+            _add_mouths(pending, windows, mouths)
+            if enhancer is not None:
+                _enhance(pending, enhancer, request.config)
             for frame in pending:
                 synced += bool(frame.boxes)
                 if not stream.put(generated, frame, writer.is_alive):
@@ -129,44 +146,43 @@ def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, ge
     return synced
 
 
-def _add_mouths(frames: list[Frame], windows: list[np.ndarray], generator: MouthGenerator) -> None:
+def _add_mouths(frames: list[Frame], windows: list[np.ndarray], mouths: MouthsFn) -> None:
     if not windows:
         return
-    mouths = generator([crop for frame in frames for crop in frame.crops], windows)
+    made = mouths(frames, windows)
     cursor = 0
     for frame in frames:
-        frame.mouths = list(mouths[cursor:cursor + len(frame.boxes)])
+        frame.mouths = list(made[cursor:cursor + len(frame.boxes)])
         cursor += len(frame.boxes)
 
 
 def _paste_mouths(frame: Frame, config: LipSyncConfig) -> None:
-    if frame.composed or not frame.boxes:
+    if not frame.boxes:
         return
     frame.picture = frame.picture.copy()
-    for box, mouth, crop in zip(frame.boxes, frame.mouths, frame.crops):
-        blend.paste(frame.picture, box, mouth, crop, config.blend, config.color_match, frame.speech_weight)
-    frame.composed = True
+    for box, mouth, face in zip(frame.boxes, frame.mouths, frame.crops):
+        blend.paste(frame.picture, box, mouth, face, config.blend, config.color_match, frame.speech_weight)
 
 
-def _restore(frames: list[Frame], restorer, config: LipSyncConfig) -> None:
-    """Face restoration on every generated face of the batch at once, blended back through the mouth's mask."""
-    from . import restore
-
-    faces = [(frame, box) for frame in frames for box in frame.boxes]
-    if not faces:
+def _enhance(frames: list[Frame], enhancer: FaceEnhancer, config: LipSyncConfig) -> None:
+    """The mouths pasted, then every generated face of the batch enhanced at once and blended back through the
+    mouth's mask."""
+    owners = [frame for frame in frames for _ in frame.boxes]  # the frame of each face, in order
+    if not owners:
         return
     for frame in frames:
         _paste_mouths(frame, config)
-    matrices = [restore.alignment_matrix(box) for _, box in faces]
-    aligned = np.stack([restore.aligned_face(frame.picture, box, matrix)
-                        for (frame, box), matrix in zip(faces, matrices)])
-    restored = restore.restore(restorer, aligned)
-    for (frame, box), face, matrix in zip(faces, restored, matrices):
+    aligned = [enhance.align_faces(frame.picture, frame.boxes) for frame in frames if frame.boxes]
+    enhanced = enhancer(np.concatenate([stacked for stacked, _ in aligned]))
+    matrices = [matrix for _, frame_matrices in aligned for matrix in frame_matrices]
+    boxes = [box for frame in frames for box in frame.boxes]
+    for frame, box, face, matrix in zip(owners, boxes, enhanced, matrices):
         blend.paste_restored(frame.picture, box, face, matrix, config.blend, frame.speech_weight)
 
 
-def _encode(generated: queue.Queue, running: threading.Event, encoder: video.Encoder, config: LipSyncConfig) -> None:
-    """Stage 3: mouths blended into their frames, frames to the encoder."""
+def _encode(generated: queue.Queue, running: threading.Event, encoder: encode.Encoder, config: LipSyncConfig,
+            paste: bool) -> None:
+    """Stage 3: mouths blended into their frames (unless the model's thread did it), frames to the encoder."""
     while running.is_set():
         try:
             frame = generated.get(timeout=stream.POLL_SECONDS)
@@ -174,5 +190,6 @@ def _encode(generated: queue.Queue, running: threading.Event, encoder: video.Enc
             continue
         if frame is stream.STOP:
             return
-        _paste_mouths(frame, config)
+        if paste:
+            _paste_mouths(frame, config)
         encoder.write(frame.picture)

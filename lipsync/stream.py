@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import blend, video
+from . import i420, video
 
 STOP = object()  # sent down a queue after the last item
 POLL_SECONDS = 0.2  # how often a blocked thread looks whether its partner is still there
@@ -71,12 +71,12 @@ def source_frames(source: video.FaceInput, n_out: int, n_src: int, work: Path,
                   timeout: float) -> Iterator[np.ndarray]:
     """I420 source frames for output frames 0..n_out-1: the still repeated, or the video trimmed or ping-ponged."""
     if source.is_still:
-        still = blend.to_i420(source.still)
+        still = i420.to_i420(source.still)
         for _ in range(n_out):
             yield still
         return
     loops = n_out > n_src
-    shape = (source.height * 3 // 2, source.width)
+    shape = i420.frame_shape(source.width, source.height)
     frame_bytes = shape[0] * shape[1]
     spill = open(work / "frames.raw", "w+b") if loops else None  # raw frames, only to play them backwards
     try:

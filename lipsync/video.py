@@ -1,36 +1,25 @@
-"""Frames in and out: the face input as a still or a stream, and the one H.264 + AAC encode fed by a pipe."""
+"""The face input: a still image decoded once, or a video decoded as a stream of frames, as often as needed."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import threading
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import media
-from .errors import FaceError, MediaToolError, OutputError
+from . import i420, media
+from .errors import FaceError, MediaToolError
 
 STILL_MAX_SIDE_MIN = 16
 STILL_BACKGROUND = (255, 255, 255)  # RGB under the transparent parts of an image
-CODEC_ARGS = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
-              "-c:a", "aac", "-b:a", "160k"]
-ENCODER_ARGS = [*CODEC_ARGS, "-movflags", "+faststart"]
-SEGMENT_SECONDS = 2
-FIRST_SEGMENT_SECONDS = 1  # shorter, so the preview starts sooner; the cuts are then at 1, 3, 5 … s
-SEGMENT_FOLDER = "segments"  # beside the MP4
-SEGMENT_LIST = "list.txt"  # the segment muxer adds a line here when a segment is closed
-SEGMENT_POLL_SECONDS = 0.05
-SegmentFn = Callable[[Path], None]  # receives each finished segment of the streaming preview
 
 
 @dataclass(frozen=True)
@@ -76,6 +65,18 @@ def open_face(path: str | Path, output_size: int, max_pixels: int, still_fps: fl
         raise FaceError(f"'{path.name}' is {info.video.width}×{info.video.height}; the limit is {max_pixels:,} pixels.")
     out_w, out_h = output_dimensions(info.video.width, info.video.height, output_size)
     return FaceInput(path, out_w, out_h, info.video.fps, None)
+
+
+def is_still(path: str | Path) -> bool:
+    """The one rule for still versus video: a file Pillow reads as an image of one frame is a still; anything else
+    (a video, an animated GIF) is decoded as a video. From the header alone."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return getattr(image, "n_frames", 1) == 1
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError):
+        return False
 
 
 def _read_still(path: Path, max_pixels: int) -> np.ndarray | None:
@@ -128,7 +129,7 @@ def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float,
              f"scale={width}:{height}:flags={flags},format={pix_fmt}")
     args = [media.FFMPEG, "-v", "error", "-nostdin", "-i", media.tool_path(face.path), "-map", "0:v:0",
             "-vf", scale, "-f", "rawvideo", "-"]
-    shape = (height, width, 3) if pix_fmt == "bgr24" else (height * 3 // 2, width)
+    shape = (height, width, 3) if pix_fmt == "bgr24" else i420.frame_shape(width, height)
     frame_bytes = int(np.prod(shape))
     process = media.popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
     watchdog = media.Watchdog(process, timeout)
@@ -154,174 +155,3 @@ def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float,
         raise MediaToolError(f"Decoding '{face.path.name}' stalled for more than {timeout:.0f} s and was stopped.")
     if process.returncode != 0:
         raise FaceError(f"'{face.path.name}' could not be decoded: {media.last_line(b''.join(stderr_lines))}")
-
-
-def check_output(path: str | os.PathLike, inputs: dict[str, str | os.PathLike | None] | None = None) -> Path:
-    """The output file, checked before any slow work: not a folder, none of the `inputs` ({what: path}, which it
-    would overwrite), in a folder that exists (or is made) and can be written to."""
-    path = Path(path)
-    for what, given in (inputs or {}).items():
-        if given is not None and path.exists() and os.path.samefile(path, given):
-            raise OutputError(f"The output '{path.name}' is the {what} itself; give the output another file name.")
-    if path.is_dir():
-        raise OutputError(f"The output '{path.name}' is a folder; give a file name, such as "
-                          f"'{Path(path.name, 'out.mp4')}'.")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"The folder for the output '{path.name}' cannot be made: {exc.strerror or exc}.") from exc
-    if not os.access(path.parent, os.W_OK):
-        raise OutputError(f"The output '{path.name}' cannot be written: its folder is read-only.")
-    return path
-
-
-def place_output(encoded: Path, path: str | os.PathLike) -> None:
-    """Move the finished MP4 from the work folder to where it was asked for."""
-    try:
-        shutil.move(encoded, check_output(path))
-    except OSError as exc:
-        raise OutputError(f"The video could not be written to '{path}': {exc.strerror or exc}.") from exc
-
-
-class Encoder:
-    """One ffmpeg process: raw I420 frames on stdin, the speech file as audio, an H.264/AAC MP4 out.
-
-    With on_segment, the same encode is also cut into MPEG-TS segments (H.264 + AAC, a keyframe at each cut: the
-    first FIRST_SEGMENT_SECONDS long, then SEGMENT_SECONDS each) while frames arrive; each closed segment is handed
-    to on_segment, in order, from a watcher thread.
-    """
-
-    def __init__(self, out_path: Path, width: int, height: int, fps: Fraction, audio_path: Path, timeout: float,
-                 on_segment: SegmentFn | None = None):
-        self.out_path = out_path
-        self.timeout = timeout
-        inputs = [media.FFMPEG, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}",
-                  "-r", str(fps), "-i", "-", "-i", media.tool_path(audio_path), "-map", "0:v:0", "-map", "1:a:0"]
-        self._segments = None
-        if on_segment is None:
-            self.process = media.popen([*inputs, *ENCODER_ARGS, media.tool_path(out_path)],
-                                       stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        else:
-            (out_path.parent / SEGMENT_FOLDER).mkdir()
-            # One encode, two muxers (tee): the MP4 and the segments. Run in the MP4's folder so the tee
-            # specification holds only names we choose (its own escaping rules never meet a user's path).
-            outputs = (f"[f=mp4:movflags=+faststart]file:{_tee_escape(out_path.name)}|"
-                       f"[f=segment:segment_format=mpegts:segment_time={SEGMENT_SECONDS}:"
-                       f"segment_time_delta={SEGMENT_SECONDS - FIRST_SEGMENT_SECONDS}:"
-                       f"segment_list={SEGMENT_FOLDER}/{SEGMENT_LIST}:segment_list_type=flat]"
-                       f"{SEGMENT_FOLDER}/segment%05d.ts")
-            # A keyframe at each cut, and the segment muxer cuts at the first keyframe within segment_time_delta
-            # of its next multiple of segment_time, so at these and never at one x264 adds on a scene change.
-            # Audio strictly interleaved with the video (no read-ahead): each segment carries its own audio.
-            cuts = f"{FIRST_SEGMENT_SECONDS}+(n_forced-1)*{SEGMENT_SECONDS}"
-            self.process = media.popen([*inputs, *CODEC_ARGS, "-force_key_frames", f"expr:gte(t,{cuts})",
-                                        "-max_interleave_delta", "0", "-f", "tee", outputs],
-                                       stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=out_path.parent)
-            self._segments = _SegmentWatcher(out_path.parent / SEGMENT_FOLDER, on_segment)
-        self._watchdog = media.Watchdog(self.process, timeout)
-        self._stderr: list[bytes] = []
-        self._drain = threading.Thread(target=lambda: self._stderr.extend(self.process.stderr), daemon=True)
-        self._drain.start()
-
-    def _failed(self) -> MediaToolError:
-        """The error for an encoder that has stopped (or is stopped now): stalled, or ffmpeg's own last line."""
-        ended = media.stop(self.process, self.timeout)
-        self._watchdog.stop()
-        if not ended:
-            return MediaToolError(f"Encoding the video took longer than {self.timeout:.0f} s and was stopped.")
-        self._drain.join(timeout=5)
-        if self._watchdog.fired:
-            return MediaToolError(f"Encoding the video stalled for more than {self.timeout:.0f} s and was stopped.")
-        return MediaToolError(f"Encoding the video failed: {media.last_line(b''.join(self._stderr))}")
-
-    def write(self, frame: np.ndarray) -> None:
-        if self._segments is not None and self._segments.error is not None:
-            raise self._segments.error  # on_segment failed: the request stops
-        try:
-            with self._watchdog.waiting():
-                self.process.stdin.write(np.ascontiguousarray(frame).data)
-        except (BrokenPipeError, ValueError) as exc:  # ValueError: the pipe was closed under us
-            raise self._failed() from exc
-
-    def finish(self) -> None:
-        """Close the input, wait for the encode; with segments, hand over the last ones before returning."""
-        try:
-            with self._watchdog.waiting():
-                self.process.stdin.close()  # flushes what is buffered
-        except BrokenPipeError:
-            pass  # ffmpeg has already stopped: its return code tells why
-        ended = media.stop(self.process, self.timeout)
-        self._watchdog.stop()
-        if not ended:
-            raise MediaToolError(f"Encoding the video took longer than {self.timeout:.0f} s and was stopped.")
-        self._drain.join(timeout=5)
-        if self.process.returncode != 0:
-            raise self._failed()
-        if self._segments is not None:
-            self._segments.finish()
-
-    def abort(self) -> None:
-        self._watchdog.stop()
-        media.stop(self.process, 0)
-        self._drain.join(timeout=5)
-        if self._segments is not None:
-            self._segments.stop()
-        for stream in (self.process.stdin, self.process.stderr):
-            try:
-                stream.close()
-            except (OSError, ValueError):
-                pass
-
-
-def _tee_escape(name: str) -> str:
-    """A file name as one literal token of the tee muxer's specification."""
-    return "".join("\\" + char if char.isascii() and not (char.isalnum() or char in "._-") else char for char in name)
-
-
-class _SegmentWatcher:
-    """Follows the segment muxer's list file from a thread and calls on_segment with each segment it names:
-    a segment is listed only once it is closed, so the callback always gets a complete file."""
-
-    def __init__(self, folder: Path, on_segment: SegmentFn):
-        self.folder = folder
-        self.on_segment = on_segment
-        self.error: BaseException | None = None
-        self._delivered = 0
-        self._done = threading.Event()
-        self._cancelled = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="lipsync-segments", daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._done.wait(SEGMENT_POLL_SECONDS):
-            self._deliver()
-        self._deliver()  # segments closed by the encoder's end
-
-    def _deliver(self) -> None:
-        try:
-            text = (self.folder / SEGMENT_LIST).read_text()
-        except FileNotFoundError:
-            return
-        names = text.split("\n")[:-1]  # a line is complete once its newline is written
-        for name in names[self._delivered:]:
-            if self.error is not None or self._cancelled.is_set():
-                return
-            try:
-                self.on_segment(self.folder / name)
-            except BaseException as exc:  # handed to the encoder's caller
-                self.error = exc
-                return
-            self._delivered += 1
-
-    def finish(self) -> None:
-        """After the encoder has exited: deliver the rest, then raise what on_segment raised, if anything."""
-        self._done.set()
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def stop(self) -> None:
-        """No more callbacks (the request failed)."""
-        self._cancelled.set()
-        self._done.set()
-        self._thread.join()

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from lipsync import LipSyncConfig
-from lipsync.video import ENCODER_ARGS
+from lipsync.encode import ENCODER_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("LIPSYNC_TEST_MEDIA", ROOT.parent / "shared" / "media"))

@@ -24,7 +24,7 @@ from PIL import Image
 
 from conftest import (HAAR, PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cli, cut_speech, probe, read_frames,
                       through_encoder)
-from lipsync import generate, media, video
+from lipsync import encode, generate, media, video
 from lipsync.errors import (AudioError, FaceError, LipSyncError, MediaToolError, NoFaceError, OutputError,
                             TextError)
 
@@ -642,7 +642,7 @@ def test_a_stalled_decoder_is_stopped(tmp_path, hung_ffmpeg):
 
 
 def test_a_stalled_encoder_is_stopped(tmp_path, hung_ffmpeg, speech):
-    encoder = video.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(25), speech, timeout=1.0)
+    encoder = encode.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(25), speech, timeout=1.0)
     started = time.perf_counter()
     with pytest.raises(MediaToolError, match="Encoding the video stalled for more than 1 s"):
         for _ in range(1000):  # the pipe fills up after a few frames, then the write blocks

@@ -6,8 +6,9 @@ import shutil
 import pytest
 import torch
 
-from lipsync import checkpoints
-from lipsync.checkpoints import REGISTRY, resolve
+from lipsync import checkpoints, models
+from lipsync.checkpoints import REGISTRY
+from lipsync.runtime import CheckpointFolder
 from lipsync.errors import CheckpointError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -23,7 +24,7 @@ def test_random_checkpoint_loads_through_the_real_loader(checkpoint_dir):
     raw = torch.load(checkpoint_dir / "wav2lip_gan.pth", weights_only=True)
     assert set(raw) >= {"state_dict", "optimizer", "global_step", "global_epoch"}
     assert all(key.startswith("module.") for key in raw["state_dict"])
-    model = checkpoints.load_generator("wav2lip_gan", "cpu")
+    model = models.load_generator("wav2lip_gan", CheckpointFolder.of(None))
     assert torch.equal(model.output_block[1].bias, raw["state_dict"]["module.output_block.1.bias"])
 
 
@@ -37,7 +38,7 @@ def _local_copy(tmp_path, checkpoint_dir, edit) -> str:
 def test_missing_key_is_named(tmp_path, checkpoint_dir):
     folder = _local_copy(tmp_path, checkpoint_dir, lambda sd: sd.pop("module.audio_encoder.3.conv_block.0.weight"))
     with pytest.raises(CheckpointError, match=r"audio_encoder\.3\.conv_block\.0\.weight.*missing"):
-        checkpoints.load_generator("wav2lip", "cpu", folder)
+        models.load_generator("wav2lip", CheckpointFolder.of(folder))
 
 
 def test_wrong_shape_is_named(tmp_path, checkpoint_dir):
@@ -46,24 +47,24 @@ def test_wrong_shape_is_named(tmp_path, checkpoint_dir):
 
     folder = _local_copy(tmp_path, checkpoint_dir, shrink)
     with pytest.raises(CheckpointError, match=r"output_block\.1\.weight.*\(3, 16, 1, 1\).*\(3, 32, 1, 1\)"):
-        checkpoints.load_generator("wav2lip", "cpu", folder)
+        models.load_generator("wav2lip", CheckpointFolder.of(folder))
 
 
 def test_not_a_checkpoint_is_refused(tmp_path):
     (tmp_path / "wav2lip.pth").write_bytes(b"this is not a checkpoint")
     with pytest.raises(CheckpointError, match="could not be read as a PyTorch checkpoint"):
-        checkpoints.load_generator("wav2lip", "cpu", str(tmp_path))
+        models.load_generator("wav2lip", CheckpointFolder.of(tmp_path))
 
 
 def test_wrong_s3fd_file_is_refused(tmp_path, checkpoint_dir):
     shutil.copy(checkpoint_dir / "wav2lip.pth", tmp_path / "s3fd.pth")
     with pytest.raises(CheckpointError, match="s3fd.pth is not a matching checkpoint"):
-        checkpoints.s3fd_path(str(tmp_path))
+        models.load_detector("s3fd", CheckpointFolder.of(tmp_path))
 
 
 def test_missing_local_file_says_where(tmp_path):
     with pytest.raises(CheckpointError, match=r"wav2lip_gan\.pth"):
-        resolve("wav2lip_gan", tmp_path)
+        checkpoints.resolve("wav2lip_gan", CheckpointFolder.of(tmp_path))
 
 
 @pytest.fixture
@@ -87,29 +88,30 @@ def hub_cache(tmp_path, monkeypatch, checkpoint_dir):
 
 def test_hub_file_with_wrong_sha256_is_refused(hub_cache):
     with pytest.raises(CheckpointError, match="sha256 check"):
-        resolve("wav2lip_gan")
+        checkpoints.resolve("wav2lip_gan", CheckpointFolder.of(None))
 
 
 def test_hub_file_with_right_sha256_is_used_and_hashed_once(hub_cache, monkeypatch):
     spec = dataclasses.replace(REGISTRY["wav2lip_gan"], sha256=checkpoints.hash_file(hub_cache),
                                size=hub_cache.stat().st_size)
-    registry = {"wav2lip_gan": spec}
+    monkeypatch.setitem(REGISTRY, "wav2lip_gan", spec)
+    hub = CheckpointFolder.of(None)
     calls = []
     real_hash = checkpoints.hash_file
     monkeypatch.setattr(checkpoints, "hash_file", lambda path: calls.append(path) or real_hash(path))
-    assert resolve("wav2lip_gan", registry=registry).samefile(hub_cache)
-    assert resolve("wav2lip_gan", registry=registry).samefile(hub_cache)
+    assert checkpoints.resolve("wav2lip_gan", hub).samefile(hub_cache)
+    assert checkpoints.resolve("wav2lip_gan", hub).samefile(hub_cache)
     assert len(calls) == 1
     # A later process finds the stamp on disk and does not hash again either.
     checkpoints._verified.clear()
-    resolve("wav2lip_gan", registry=registry)
+    checkpoints.resolve("wav2lip_gan", hub)
     assert len(calls) == 1
     # A tampered file (same name, new content) is hashed again and refused; offline, it cannot be re-fetched.
     with open(hub_cache, "r+b") as handle:
         handle.seek(1000)
         handle.write(b"tampered")
     with pytest.raises(CheckpointError, match="sha256 check"):
-        resolve("wav2lip_gan", registry=registry)
+        checkpoints.resolve("wav2lip_gan", hub)
 
 
 def test_offline_without_files_explains_how_to_provide_them(tmp_path, monkeypatch):
@@ -119,7 +121,7 @@ def test_offline_without_files_explains_how_to_provide_them(tmp_path, monkeypatc
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     with pytest.raises(CheckpointError) as caught:
-        resolve("s3fd")
+        checkpoints.resolve("s3fd", CheckpointFolder.of(None))
     message = str(caught.value)
     assert "face_detection/detection/sfd/s3fd.pth" in message and "camenduru/Wav2Lip" in message
     assert "LIPSYNC_CHECKPOINT_DIR" in message and "\n" not in message

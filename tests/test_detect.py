@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import PORTRAIT
-from lipsync import LipSyncConfig, detect, pipeline
-from lipsync.inference import cpu_has_native_bf16
+from lipsync import LipSyncConfig, checkpoints, detectors, pipeline
+from lipsync.runtime import cpu_has_native_bf16
 
 
 def test_a_plain_grey_image_gives_s3fd_at_most_the_cap(tmp_path, checkpoint_dir):
@@ -15,10 +15,10 @@ def test_a_plain_grey_image_gives_s3fd_at_most_the_cap(tmp_path, checkpoint_dir)
     gets at most MAX_FACES of them."""
     grey = tmp_path / "grey.png"
     cv2.imwrite(str(grey), np.full((400, 400, 3), 128, np.uint8))
-    raw = detect.S3FDDetector("cpu", str(checkpoint_dir)).detect([cv2.imread(str(grey))])[0]
-    assert len(raw) == detect.MAX_FACES  # far more candidates pass the threshold: the cap is what stops them
+    raw = detectors.S3FDDetector(checkpoints.s3fd_state_dict(checkpoint_dir / "s3fd.pth"), "cpu").detect([cv2.imread(str(grey))])[0]
+    assert len(raw) == detectors.MAX_FACES  # far more candidates pass the threshold: the cap is what stops them
     _, boxes = pipeline.find_faces(grey, LipSyncConfig(detector="s3fd", precision="fp32"))
-    assert 0 < len(boxes) <= detect.MAX_FACES
+    assert 0 < len(boxes) <= detectors.MAX_FACES
 
 
 def test_bounded_decoding_keeps_face_alignments_most_confident_boxes(checkpoint_dir):
@@ -26,12 +26,12 @@ def test_bounded_decoding_keeps_face_alignments_most_confident_boxes(checkpoint_
 
     image = cv2.resize(cv2.imread(str(PORTRAIT)), (160, 238), interpolation=cv2.INTER_AREA)
     theirs = SFDDetector("cpu", path_to_detector=str(checkpoint_dir / "s3fd.pth"),
-                         filter_threshold=detect.S3FD_THRESHOLD)
+                         filter_threshold=detectors.S3FD_THRESHOLD)
     rgb = torch.from_numpy(np.ascontiguousarray(image[None, ..., ::-1].transpose(0, 3, 1, 2))).float()
     reference = np.array(theirs.detect_from_batch(rgb)[0], np.float32).reshape(-1, 5)
-    ours = detect.S3FDDetector("cpu", str(checkpoint_dir)).detect([image])[0]
-    assert len(reference) > detect.MAX_FACES  # random weights: the unbounded path returns many more
-    np.testing.assert_allclose(ours, reference[:detect.MAX_FACES], atol=1e-3)
+    ours = detectors.S3FDDetector(checkpoints.s3fd_state_dict(checkpoint_dir / "s3fd.pth"), "cpu").detect([image])[0]
+    assert len(reference) > detectors.MAX_FACES  # random weights: the unbounded path returns many more
+    np.testing.assert_allclose(ours, reference[:detectors.MAX_FACES], atol=1e-3)
 
 
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16: S3FD stays in fp32 here")
@@ -39,7 +39,7 @@ def test_s3fd_in_bf16_scores_and_places_boxes_as_fp32_does(checkpoint_dir):
     image = cv2.resize(cv2.imread(str(PORTRAIT)), (160, 238), interpolation=cv2.INTER_AREA)
     outputs = {}
     for dtype in (torch.float32, torch.bfloat16):
-        detector = detect.S3FDDetector("cpu", str(checkpoint_dir), dtype)
+        detector = detectors.S3FDDetector(checkpoints.s3fd_state_dict(checkpoint_dir / "s3fd.pth"), "cpu", dtype)
         batch = (torch.from_numpy(image[None]).permute(0, 3, 1, 2).float() - detector.mean).to(dtype)
         with torch.inference_mode():
             outputs[dtype] = [output.float() for output in detector.net(batch)]
@@ -47,7 +47,7 @@ def test_s3fd_in_bf16_scores_and_places_boxes_as_fp32_does(checkpoint_dir):
     for level in range(len(full) // 2):
         score_full, score_half = (torch.softmax(out[2 * level], dim=1)[0, 1] for out in (full, half))
         assert (score_full - score_half).abs().max() <= 0.01, level
-        candidates = (score_full > detect.S3FD_THRESHOLD) | (score_half > detect.S3FD_THRESHOLD)
+        candidates = (score_full > detectors.S3FD_THRESHOLD) | (score_half > detectors.S3FD_THRESHOLD)
         # Offsets move a box by 0.1 (centre) and exp(0.2 x) (size) of its prior: compared on that scale.
         shift = (full[2 * level + 1] - half[2 * level + 1])[0][:, candidates].abs()
         assert shift.max() * 0.2 <= 0.01, level  # within 1 % of the box's size

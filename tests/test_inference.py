@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import PORTRAIT, cut_speech
-from lipsync import LipSyncConfig, audio, blend, inference
+from lipsync import LipSyncConfig, audio, crop, inference, models, runtime
 from lipsync.errors import OptionError
 from lipsync.geometry import FaceBox
 
@@ -22,7 +22,7 @@ def real_inputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("inputs")
     image = cv2.imread(str(PORTRAIT))
     top, bottom, left, right = PORTRAIT_BOX
-    crops = [blend.crop_face(image, FaceBox((left + right) / 2 + shift, (top + bottom) / 2, right - left,
+    crops = [crop.crop_face(image, FaceBox((left + right) / 2 + shift, (top + bottom) / 2, right - left,
                                            bottom - top)) for shift in range(16)]
     speech = audio.load_speech(cut_speech(folder / "s.wav", 1.0, start=4.0), folder, 120.0)
     mel = audio.melspectrogram(speech.samples)
@@ -30,10 +30,12 @@ def real_inputs(tmp_path_factory):
 
 
 def generator(precision: str, size: int = 16) -> inference.MouthGenerator:
-    return inference.MouthGenerator.load(LipSyncConfig(precision=precision, device="cpu", batch_size=size))
+    resolved = runtime.resolve(LipSyncConfig(precision=precision, device="cpu", batch_size=size))
+    return inference.MouthGenerator(models.load_generator("wav2lip_gan", resolved.checkpoints, "cpu", resolved.dtype),
+                                    resolved)
 
 
-@pytest.mark.skipif(not inference.cpu_has_native_bf16(), reason=NO_BF16)
+@pytest.mark.skipif(not runtime.cpu_has_native_bf16(), reason=NO_BF16)
 def test_bf16_mouths_stay_within_two_grey_levels_of_fp32(real_inputs):
     crops, mels = real_inputs
     full, half = generator("fp32")(crops, mels), generator("bf16")(crops, mels)
@@ -42,27 +44,26 @@ def test_bf16_mouths_stay_within_two_grey_levels_of_fp32(real_inputs):
     assert generator("bf16").model.output_block[1].weight.dtype == torch.bfloat16
 
 
-@pytest.mark.skipif(not inference.cpu_has_native_bf16(), reason=NO_BF16)
+@pytest.mark.skipif(not runtime.cpu_has_native_bf16(), reason=NO_BF16)
 def test_a_still_encoded_once_in_bf16_stays_within_two_grey_levels_of_fp32(real_inputs):
     """The cached path rounds the face's share of each layer to bf16 on its own: one rounding more than the plain
     path, which must not show."""
     crops, mels = real_inputs
     still = [crops[0]] * 16
-    cached = generator("bf16")
-    cached.fix_faces([crops[0]])
-    difference = np.abs(generator("fp32")(still, mels) - cached(still, mels))
+    cached = generator("bf16").for_still([crops[0]])
+    difference = np.abs(generator("fp32")(still, mels) - cached(mels))
     assert difference.max() <= 2.0 and difference.mean() <= 0.5, (difference.max(), difference.mean())
 
 
 def test_auto_precision_follows_the_hardware():
-    expected = "bf16" if inference.cpu_has_native_bf16() else "fp32"
-    assert inference.resolve_precision(LipSyncConfig(device="cpu"), "cpu") == expected
+    expected = "bf16" if runtime.cpu_has_native_bf16() else "fp32"
+    assert runtime.resolve(LipSyncConfig(device="cpu")).precision == expected
 
 
 def test_a_precision_the_hardware_cannot_do_is_refused():
     with pytest.raises(OptionError, match="fp16 needs a CUDA GPU"):
         generator("fp16")
-    if not inference.cpu_has_native_bf16():
+    if not runtime.cpu_has_native_bf16():
         with pytest.raises(OptionError, match="native bf16"):
             generator("bf16")
 
@@ -71,19 +72,16 @@ def test_a_still_face_encoded_once_gives_the_plain_models_output(real_inputs):
     crops, mels = real_inputs
     still = [crops[0]] * 16
     plain = generator("fp32")(still, mels)
-    cached = generator("fp32")
-    cached.fix_faces([crops[0]])
-    np.testing.assert_allclose(cached(still, mels), plain, atol=1e-5 * 255)
-    np.testing.assert_allclose(cached(still[:5], mels[:5]), plain[:5], atol=1e-5 * 255)  # a last, short batch
-    wrong = generator("fp32")
-    wrong.fix_faces([crops[9]])  # another face's features: the comparison above can fail
-    assert np.abs(wrong(still, mels) - plain).max() > 1.0
+    cached = generator("fp32").for_still([crops[0]])
+    np.testing.assert_allclose(cached(mels), plain, atol=1e-5 * 255)
+    np.testing.assert_allclose(cached(mels[:5]), plain[:5], atol=1e-5 * 255)  # a last, short batch
+    wrong = generator("fp32").for_still([crops[9]])  # another face's features: the comparison above can fail
+    assert np.abs(wrong(mels) - plain).max() > 1.0
 
 
 def test_two_faces_of_a_still_encoded_once(real_inputs):
     crops, mels = real_inputs
     pattern = [crops[0], crops[9]] * 8
     plain = generator("fp32")(pattern, mels)
-    cached = generator("fp32")
-    cached.fix_faces([crops[0], crops[9]])
-    np.testing.assert_allclose(cached(pattern, mels), plain, atol=1e-5 * 255)
+    cached = generator("fp32").for_still([crops[0], crops[9]])
+    np.testing.assert_allclose(cached(mels), plain, atol=1e-5 * 255)

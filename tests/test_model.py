@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from conftest import ROOT
-from lipsync.checkpoints import load_generator, wav2lip_state_dict
+from lipsync.checkpoints import wav2lip_state_dict
+from lipsync.models import load_generator
+from lipsync.runtime import CheckpointFolder
 from lipsync.model import ConvBlock, Wav2Lip
 
 REFERENCE = ROOT.parent / "shared" / "reference" / "wav2lip_state_dict.txt"
@@ -38,7 +40,7 @@ def test_folded_channels_last_model_matches_plain_model(checkpoint_dir):
     plain = Wav2Lip()
     plain.load_state_dict(wav2lip_state_dict(checkpoint_dir / "wav2lip_gan.pth"))
     plain.eval()
-    fast = load_generator("wav2lip_gan", "cpu")
+    fast = load_generator("wav2lip_gan", CheckpointFolder.of(None))
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
     torch.manual_seed(1)
     mel, faces = torch.randn(4, 1, 80, 16), torch.rand(4, 6, 96, 96)
@@ -87,4 +89,4 @@ def test_a_fixed_face_decodes_as_the_concatenation_does():
 
 
 def test_generator_is_loaded_once_per_process():
-    assert load_generator("wav2lip_gan", "cpu") is load_generator("wav2lip_gan", "cpu")
+    assert load_generator("wav2lip_gan", CheckpointFolder.of(None)) is load_generator("wav2lip_gan", CheckpointFolder.of(None))

@@ -15,8 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
+import seams
 from conftest import HAAR, PORTRAIT, SPEECH, TALKING_HEAD, probe, read_frames, run, through_encoder
-from lipsync import LipSyncConfig, blend, detect, generate, testing, track, video
+from lipsync import LipSyncConfig, crop, detect, detectors, generate, track, video
 from lipsync.geometry import FaceBox
 
 SYNC_ALL = HAAR.replace(keep_silence=False)  # every frame gets a mouth, silences included
@@ -63,7 +64,7 @@ def region(bounds: tuple[int, int, int, int]) -> tuple[slice, slice]:
 
 def plan_still(image: np.ndarray, config: LipSyncConfig) -> list[FaceBox]:
     """The boxes generate() pastes into a still: the same detection and planning calls."""
-    found = detect.detect_faces(detect.HaarDetector(), [image], 1.0, config.align_roll, still=True)
+    found = detect.detect_faces(detectors.HaarDetector(), [image], 1.0, config.align_roll, still=True)
     return track.plan_faces(found, config, 25.0, image.shape[1], image.shape[0], str)[0]
 
 
@@ -73,7 +74,7 @@ def detect_video(path: Path, output_size: int, align_roll: bool = True):
     scale = detect.detection_scale(source.width, source.height, False)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
     frames = video.iter_video_frames(source, *small, 120)
-    return detect.detect_faces(detect.HaarDetector(), frames, scale, align_roll), source
+    return detect.detect_faces(detectors.HaarDetector(), frames, scale, align_roll), source
 
 
 def polygon(box: FaceBox) -> np.ndarray:
@@ -135,7 +136,7 @@ def seam_ratio(name: str, face_path: Path, config: LipSyncConfig, speech: Path, 
         frames = read_frames(out.path)
         assert len(frames) == out.frames
         scores[mode] = float(np.mean([
-            testing.seam_score(inputs[min(i, len(inputs) - 1)], frame, box)
+            seams.seam_score(inputs[min(i, len(inputs) - 1)], frame, box)
             for i, frame in enumerate(frames) for box in plan[min(i, len(plan) - 1)]]))
         middle[mode] = frames[len(frames) // 2]
     if STILLS:
@@ -204,7 +205,7 @@ def test_smoothing_follows_a_moving_head_without_lag():
     pan = 45 * np.sin(2 * np.pi * np.arange(len(frames)) / 50)
     moved = [cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, 0]]), (208, 360), borderMode=cv2.BORDER_REPLICATE)
              for frame, dx in zip(frames, pan)]
-    found = detect.detect_faces(detect.HaarDetector(), moved, 1.0, True)
+    found = detect.detect_faces(detectors.HaarDetector(), moved, 1.0, True)
     raw = track.fill_gaps(track.build_tracks(found)[0], 12)
     plan = track.plan_faces(found, HAAR.replace(pads=(0, 0, 0, 0)), 25.0, 208, 360, str)
     smooth = np.array([boxes[0].cx for boxes in plan])
@@ -307,9 +308,9 @@ def test_tilted_portrait_is_found_and_cropped_upright(degrees):
     assert math.dist((box.cx, box.cy), expected) <= 0.05 * upright.w
     # The model's crop of the turned portrait shows the face as the crop of the original does; the opposite
     # angle (a sign error anywhere in crop_matrix, _to_boxes or the eye roll) turns it twice as far instead.
-    reference = blend.crop_face(image, upright)
-    good = correlation(blend.crop_face(turned, box), reference)
-    wrong = correlation(blend.crop_face(turned, FaceBox(box.cx, box.cy, box.w, box.h, -box.angle)), reference)
+    reference = crop.crop_face(image, upright)
+    good = correlation(crop.crop_face(turned, box), reference)
+    wrong = correlation(crop.crop_face(turned, FaceBox(box.cx, box.cy, box.w, box.h, -box.angle)), reference)
     assert good >= 0.9 and wrong <= good - 0.15, (good, wrong)
     # bounds() covers the turned box, padded() grew it at the chin only (pads 0 10 0 0), along the face's own axes.
     x1, y1, x2, y2 = box.bounds(turned.shape[1], turned.shape[0])

@@ -12,9 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from conftest import PORTRAIT, ROOT, assert_valid_mp4, cut_speech, read_frames
-from lipsync import LipSyncConfig, blend, checkpoints, generate, restore
+from lipsync import LipSyncConfig, blend, checkpoints, enhance, generate, gfpgan, i420, models
+from lipsync.detectors import HaarDetector
 from lipsync.errors import CheckpointError, OptionError
-from lipsync.detect import HaarDetector
+from lipsync.runtime import CheckpointFolder
 from lipsync.geometry import FaceBox
 from lipsync.model import FACE_SIZE
 
@@ -30,17 +31,17 @@ def portrait() -> tuple[np.ndarray, FaceBox]:
     height, width = image.shape[:2]
     (x1, y1, x2, y2, _), = HaarDetector().detect([image])[0]
     box = FaceBox((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1).padded((0, 10, 0, 0), width, height)
-    return blend.to_i420(image), box
+    return i420.to_i420(image), box
 
 
 @pytest.fixture(scope="module")
 def restored(restorer_file, portrait) -> dict:
     """Two separately decoded copies of the same frame, each aligned and restored in its own call (fp32)."""
     frame, box = portrait
-    model = restore.load_restorer("cpu")
-    faces, matrices = restore.align_faces(frame.copy(), [box])
-    first = restore.restore(model, faces)[0]
-    second = restore.restore(model, restore.align_faces(frame.copy(), [box])[0])[0]
+    model = models.load_enhancer(CheckpointFolder.of(None))
+    faces, matrices = enhance.align_faces(frame.copy(), [box])
+    first = model(faces)[0]
+    second = model(enhance.align_faces(frame.copy(), [box])[0])[0]
     return {"face": faces[0], "matrix": matrices[0], "first": first, "second": second}
 
 
@@ -55,7 +56,7 @@ def _listing() -> list[tuple[str, tuple[int, ...]]]:
 
 def test_state_dict_matches_the_release_listing():
     with torch.device("meta"):
-        model = restore.GFPGAN()
+        model = gfpgan.GFPGAN()
     ours = [(key, tuple(value.shape)) for key, value in model.state_dict().items()]
     assert ours == _listing()
     assert sum(p.numel() for p in model.parameters()) == 86_444_252
@@ -67,8 +68,8 @@ def test_modulated_conv_equals_a_per_sample_kernel():
     kernel scaled by its style, normalised per output channel, run as a grouped convolution."""
     torch.manual_seed(0)
     for demodulate, upsample, kernel in ((True, True, 3), (True, False, 3), (False, False, 1)):
-        layer = restore.ModulatedConv(8, 6, kernel, demodulate=demodulate, upsample=upsample).double()
-        x, style = torch.randn(3, 8, 5, 5, dtype=torch.float64), torch.randn(3, restore.STYLE_DIM, dtype=torch.float64)
+        layer = gfpgan.ModulatedConv(8, 6, kernel, demodulate=demodulate, upsample=upsample).double()
+        x, style = torch.randn(3, 8, 5, 5, dtype=torch.float64), torch.randn(3, gfpgan.STYLE_DIM, dtype=torch.float64)
         weight = layer.weight * layer.modulation(style)[:, None, :, None, None]  # (batch, out, in, k, k)
         if demodulate:
             weight = weight * torch.rsqrt(weight.square().sum(dim=(2, 3, 4)) + 1e-8)[:, :, None, None, None]
@@ -83,15 +84,17 @@ def test_random_checkpoint_loads_through_the_real_loader(restorer_file, monkeypa
     assert restorer_file.name == "gfpgan_v1.4.pth"
     raw = torch.load(restorer_file, weights_only=True)
     assert list(raw) == ["params_ema"]
-    model = restore.load_restorer("cpu")
+    enhancer = models.load_enhancer(CheckpointFolder.of(None))
+    model = enhancer.net
     assert torch.equal(model.final_linear.bias, raw["params_ema"]["final_linear.bias"])
     assert torch.equal(model.stylegan_decoder.noises.noise14, raw["params_ema"]["stylegan_decoder.noises.noise14"])
-    assert restore.load_restorer("cpu") is model  # once per process
-    assert restore.load_restorer("cpu", dtype=torch.bfloat16).final_linear.weight.dtype == torch.bfloat16
+    assert models.load_enhancer(CheckpointFolder.of(None)) is enhancer  # once per process
+    bf16 = models.load_enhancer(CheckpointFolder.of(None), dtype=torch.bfloat16)
+    assert bf16.net.final_linear.weight.dtype == torch.bfloat16
 
 
 def test_registry_pins_the_released_file():
-    spec = checkpoints.REGISTRY[checkpoints.RESTORER]
+    spec = checkpoints.REGISTRY[checkpoints.ENHANCER]
     assert (spec.local_name, spec.size) == ("gfpgan_v1.4.pth", 348_632_874)
     assert spec.sha256.startswith("e2cd4703")
 
@@ -100,13 +103,13 @@ def test_wrong_shape_is_refused(tmp_path):
     torch.save({"params_ema": {"conv_body_first.weight": torch.zeros(32, 3, 3, 3)}}, tmp_path / "gfpgan_v1.4.pth")
     with pytest.raises(CheckpointError, match=r"gfpgan_v1\.4\.pth is not a matching checkpoint: "
                                               r"'conv_body_first\.weight' has shape \(32, 3, 3, 3\), expected \(32, 3, 1, 1\)"):
-        restore.load_restorer("cpu", tmp_path)
+        models.load_enhancer(CheckpointFolder.of(tmp_path))
 
 
 def test_file_without_weights_is_refused(tmp_path):
     torch.save({"optimizer": {}}, tmp_path / "gfpgan_v1.4.pth")
     with pytest.raises(CheckpointError, match="not a GFPGAN checkpoint"):
-        restore.load_restorer("cpu", tmp_path)
+        models.load_enhancer(CheckpointFolder.of(tmp_path))
 
 
 def test_params_are_the_fallback(tmp_path):
@@ -117,7 +120,7 @@ def test_params_are_the_fallback(tmp_path):
 
 def test_missing_file_says_where_to_put_it(tmp_path):
     with pytest.raises(CheckpointError, match=r"gfpgan_v1\.4\.pth"):
-        restore.load_restorer("cpu", tmp_path)
+        models.load_enhancer(CheckpointFolder.of(tmp_path))
 
 
 def test_offline_hub_says_how_to_provide_it(tmp_path, monkeypatch):
@@ -127,12 +130,12 @@ def test_offline_hub_says_how_to_provide_it(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(CheckpointError, match=r"th2w33knd/GFPGANv1\.4.*LIPSYNC_CHECKPOINT_DIR"):
-        restore.load_restorer("cpu")
+        models.load_enhancer(CheckpointFolder.of(None))
 
 
 def test_fp16_is_refused(restorer_file):
     with pytest.raises(OptionError, match="bf16 or fp32"):
-        restore.load_restorer("cpu", dtype=torch.float16)
+        models.load_enhancer(CheckpointFolder.of(None), dtype=torch.float16)
 
 
 def test_same_frame_restores_to_the_same_face(restored):
@@ -144,8 +147,8 @@ def test_same_frame_restores_to_the_same_face(restored):
 
 
 def test_bf16_is_close_to_fp32(restored):
-    model = restore.load_restorer("cpu", dtype=torch.bfloat16)
-    out = restore.restore(model, restored["face"][None])[0]
+    model = models.load_enhancer(CheckpointFolder.of(None), dtype=torch.bfloat16)
+    out = model(restored["face"][None])[0]
     difference = np.abs(out - restored["first"])
     assert difference.mean() < 2.0 and np.percentile(difference, 99) < 8.0, (difference.mean(), difference.max())
 
@@ -153,15 +156,15 @@ def test_bf16_is_close_to_fp32(restored):
 def test_template_eyes_land_on_the_portraits_eyes(portrait):
     """The eyes found by OpenCV's eye cascade in the aligned face sit on the template's eye points."""
     frame, box = portrait
-    face = restore.aligned_face(frame, box)
+    face = enhance.aligned_face(frame, box)
     cascade = cv2.CascadeClassifier(str(HAAR_EYE))
     eyes, _, weights = cascade.detectMultiScale3(cv2.cvtColor(face[:300], cv2.COLOR_BGR2GRAY), 1.1, 5,
                                                  minSize=(40, 40), outputRejectLevels=True)
     assert len(eyes) >= 2, eyes
     strongest = eyes[np.argsort(np.ravel(weights))[-2:]]  # the cascade's two most certain eyes
     centres = sorted((x + w / 2, y + h / 2) for x, y, w, h in strongest)
-    distance = np.hypot(*(np.array(centres) - restore.FFHQ_TEMPLATE[:2]).T)
-    assert distance.max() < 0.06 * restore.RESTORE_SIZE, centres
+    distance = np.hypot(*(np.array(centres) - enhance.FFHQ_TEMPLATE[:2]).T)
+    assert distance.max() < 0.06 * gfpgan.RESTORE_SIZE, centres
 
 
 def test_aligned_face_equals_a_warp_of_the_whole_frame(portrait):
@@ -170,10 +173,10 @@ def test_aligned_face_equals_a_warp_of_the_whole_frame(portrait):
     frame, box = portrait
     whole_frame = cv2.cvtColor(frame, cv2.COLOR_YUV2BGR_I420)
     for where in (box, FaceBox(20.0, 25.0, box.w, box.h, 10.0)):
-        whole = cv2.warpAffine(whole_frame, restore.alignment_matrix(where), (512, 512), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=restore.BORDER_BGR)
-        assert np.abs(restore.aligned_face(frame, where).astype(int) - whole).max() <= 1
-    assert (whole == restore.BORDER_BGR).all(axis=2).mean() > 0.2
+        whole = cv2.warpAffine(whole_frame, enhance.alignment_matrix(where), (512, 512), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=enhance.BORDER_BGR)
+        assert np.abs(enhance.aligned_face(frame, where).astype(int) - whole).max() <= 1
+    assert (whole == enhance.BORDER_BGR).all(axis=2).mean() > 0.2
 
 
 def test_roll_turns_the_alignment_with_the_face(portrait):
@@ -184,12 +187,12 @@ def test_roll_turns_the_alignment_with_the_face(portrait):
     turn = cv2.getRotationMatrix2D((width / 2, height / 2), 20.0, 1.0)
     cx, cy = turn @ [box.cx, box.cy, 1.0]
     turned_box = FaceBox(cx, cy, box.w, box.h, -20.0)
-    turned = blend.to_i420(cv2.warpAffine(image, turn, (width, height), flags=cv2.INTER_CUBIC))
-    upright_matrix = np.vstack([restore.alignment_matrix(box), [0, 0, 1]])
-    turned_matrix = np.vstack([restore.alignment_matrix(turned_box), [0, 0, 1]])
+    turned = i420.to_i420(cv2.warpAffine(image, turn, (width, height), flags=cv2.INTER_CUBIC))
+    upright_matrix = np.vstack([enhance.alignment_matrix(box), [0, 0, 1]])
+    turned_matrix = np.vstack([enhance.alignment_matrix(turned_box), [0, 0, 1]])
     np.testing.assert_allclose(turned_matrix @ np.vstack([turn, [0, 0, 1]]), upright_matrix, atol=1e-3)
     inner = (slice(150, 400), slice(150, 360))  # the face, away from the corners the turn brings in
-    difference = np.abs(restore.aligned_face(turned, turned_box)[inner].astype(int) - restore.aligned_face(frame, box)[inner])
+    difference = np.abs(enhance.aligned_face(turned, turned_box)[inner].astype(int) - enhance.aligned_face(frame, box)[inner])
     assert difference.mean() < 6, difference.mean()
 
 
@@ -206,7 +209,7 @@ def test_paste_restored_changes_only_the_mouth_mask(portrait, restored):
     height, width = frame.shape[0] * 2 // 3, frame.shape[1]
     alpha = _mask_in_frame(box, width, height)
     chroma_alpha = alpha.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
-    for before, after, weight in zip(blend.planes(frame), blend.planes(out), (alpha, chroma_alpha, chroma_alpha)):
+    for before, after, weight in zip(i420.planes(frame), i420.planes(out), (alpha, chroma_alpha, chroma_alpha)):
         outside = weight * 255 < 0.49  # too little to move a pixel by rounding
         assert np.array_equal(before[outside], after[outside])
         assert outside.mean() > 0.8  # most of the frame lies outside the mouth

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import HAAR, PORTRAIT, assert_valid_mp4, cut_speech, probe, run
-from lipsync import generate, media, video
+from lipsync import encode, generate, media
 from lipsync.errors import MediaToolError
 from lipsync.progress import STAGES, Stage
 
@@ -24,7 +24,7 @@ RATE = 16000  # the speech sample's own rate, kept for the comparison
 # is seen before the last frame is generated on a fast device too.
 CONFIG = HAAR.replace(batch_size=8)
 # Where the segments should be cut: after a short first one, every SEGMENT_SECONDS (here 1 and 3 s).
-CUTS = list(np.arange(video.FIRST_SEGMENT_SECONDS, SECONDS, video.SEGMENT_SECONDS))
+CUTS = list(np.arange(encode.FIRST_SEGMENT_SECONDS, SECONDS, encode.SEGMENT_SECONDS))
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def short_speech(tmp_path_factory) -> Path:
 
 
 def test_without_on_segment_only_the_mp4_is_written(tmp_path, short_speech):
-    encoder = video.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(FPS), short_speech, timeout=60)
+    encoder = encode.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(FPS), short_speech, timeout=60)
     for frame in small_frames(125):
         encoder.write(frame)
     encoder.finish()
@@ -185,13 +185,13 @@ def test_without_on_segment_only_the_mp4_is_written(tmp_path, short_speech):
 def test_an_odd_output_name_is_kept_literally_with_segments(tmp_path, short_speech):
     name = "a [1]|b:c'd=e,f\\g.mp4"  # the tee muxer's own separators and escapes
     got: list[str] = []
-    encoder = video.Encoder(tmp_path / name, 64, 64, Fraction(FPS), short_speech, timeout=60,
+    encoder = encode.Encoder(tmp_path / name, 64, 64, Fraction(FPS), short_speech, timeout=60,
                             on_segment=lambda path: got.append(path.name))
     for frame in small_frames(125):
         encoder.write(frame)
     encoder.finish()
     assert got == ["segment00000.ts", "segment00001.ts", "segment00002.ts"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, video.SEGMENT_FOLDER])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, encode.SEGMENT_FOLDER])
     assert_valid_mp4(tmp_path / name, SECONDS, (64, 64), FPS)
 
 
@@ -199,7 +199,7 @@ def test_a_scene_change_keyframe_does_not_cut_a_segment(tmp_path, short_speech):
     rng = np.random.default_rng(1)
     scenes = [rng.integers(0, 256, (96, 64), np.uint8), np.full((96, 64), 200, np.uint8)]
     change = round(2.2 * FPS)  # between the cuts at 1 and 3 s, far enough from the first for x264 to add an IDR
-    encoder = video.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(FPS), short_speech, timeout=60,
+    encoder = encode.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(FPS), short_speech, timeout=60,
                             on_segment=lambda path: shutil.copy(path, tmp_path))
     for index in range(round(SECONDS * FPS)):
         encoder.write(scenes[index >= change])
@@ -220,7 +220,7 @@ def test_an_error_in_on_segment_stops_the_encode_and_is_raised(tmp_path, short_s
         calls.append(path)
         raise Refused("the viewer went away")
 
-    encoder = video.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(FPS), short_speech, timeout=60,
+    encoder = encode.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(FPS), short_speech, timeout=60,
                             on_segment=refuse)
     with pytest.raises(Refused):
         try:
@@ -239,7 +239,7 @@ def test_a_stalled_streaming_encoder_is_stopped_and_calls_back_no_more(tmp_path,
     fake.chmod(0o755)
     monkeypatch.setattr(media, "FFMPEG", str(fake))
     calls: list[Path] = []
-    encoder = video.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(FPS), short_speech, timeout=1.0,
+    encoder = encode.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(FPS), short_speech, timeout=1.0,
                             on_segment=calls.append)
     with pytest.raises(MediaToolError, match="Encoding the video stalled for more than 1 s"):
         for frame in small_frames(1000):  # the pipe fills up after a few frames, then the write blocks

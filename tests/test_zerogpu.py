@@ -54,10 +54,10 @@ def gpu_worker(requests, results) -> None:
 def app_process(requests: list[tuple], answers) -> None:
     """A fresh app process: loads the models on the CPU, as app.py does at start-up, then forks one worker and sends
     it every request through a queue, collecting what comes back."""
-    import app
-    from lipsync import checkpoints
+    from lipsync import models
+    from lipsync.runtime import CheckpointFolder
 
-    checkpoints.load_generator(CONFIG.checkpoint, "cpu", CONFIG.checkpoint_dir)
+    models.load_generator(CONFIG.checkpoint, CheckpointFolder.of(CONFIG.checkpoint_dir))
     fork = multiprocessing.get_context("fork")
     to_worker, from_worker = fork.SimpleQueue(), fork.SimpleQueue()
     worker = fork.Process(target=gpu_worker, args=(to_worker, from_worker), daemon=True)

@@ -1,45 +1,19 @@
-"""GFPGAN v1.4 face restoration for the "HD mouth" stage: the network, loading it, aligning faces to it.
-
-The network is written from the published configuration ("clean" v1.4: a U-Net encoder whose features modulate a
-StyleGAN2 decoder through spatial feature transforms on half of its channels), so that `state_dict()` matches the
-released checkpoint key for key. It uses the stored noise buffers, never fresh noise: the same face gives the same
-restored face, so a video does not flicker.
-"""
+"""GFPGAN v1.4, the network that enhances a face: written from the published configuration ("clean" v1.4: a U-Net
+encoder whose features modulate a StyleGAN2 decoder through spatial feature transforms on half of its channels), so
+that `state_dict()` matches the released checkpoint key for key. It uses the stored noise buffers, never fresh noise:
+the same face gives the same enhanced face, so a video does not flicker."""
 
 from __future__ import annotations
 
 import math
-import os
-import threading
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoints
-from .blend import even_bounds, region_bgr, shifted_matrix
-from .errors import OptionError
-from .geometry import FaceBox
-
-RESTORE_SIZE = 512
+RESTORE_SIZE = 512  # the face side the network takes and gives
 STYLE_DIM = 512
-RESTORE_BATCH = 8  # faces per forward pass, which bounds the memory the activations take
-SUPPORTED_DTYPES = (torch.float32, torch.bfloat16)
-# Five points of the 512 FFHQ template: left eye, right eye, nose tip, left and right mouth corner.
-FFHQ_TEMPLATE = np.array([[192.98, 239.95], [318.90, 240.19], [256.63, 314.02], [201.26, 371.41], [313.09, 371.15]],
-                         np.float32)
-# The same five points as fractions (x of the box width, y of its height) of an upright Wav2Lip face box (S3FD or
-# Haar: forehead to chin, plus the default 10 px at the bottom), measured on frontal faces of the shared media.
-BOX_POINTS = np.array([[0.31, 0.37], [0.69, 0.37], [0.50, 0.59], [0.34, 0.77], [0.66, 0.77]], np.float32)
-BORDER_BGR = (135, 133, 132)  # the grey the template's outside is filled with, as in the crops GFPGAN was trained on
 
-_lock = threading.Lock()
-_restorers: dict[tuple[str, str, torch.dtype], "GFPGAN"] = {}
-
-
-# ---------------------------------------------------------------- network
 
 class ResBlock(nn.Module):
     """Two 3×3 convolutions around a bilinear resampling (×0.5 down, ×2 up), plus a resampled 1×1 shortcut."""
@@ -228,88 +202,3 @@ class GFPGAN(nn.Module):
             feat = block(feat + skip)
             conditions += [scale(feat), shift(feat)]
         return self.stylegan_decoder(styles, conditions)
-
-
-# ---------------------------------------------------------------- loading and running
-
-def check_dtype(dtype: torch.dtype) -> None:
-    if dtype not in SUPPORTED_DTYPES:
-        raise OptionError(f"GFPGAN runs in bf16 or fp32, not {str(dtype).removeprefix('torch.')} (its StyleGAN "
-                          f"decoder is not reliable in fp16). Choose precision bf16 or fp32 for the enhance stage.")
-
-
-def load_restorer(device: str, local_dir: str | os.PathLike | None = None,
-                  dtype: torch.dtype = torch.float32) -> GFPGAN:
-    """GFPGAN v1.4 from the checkpoint registry, loaded once per process, device and dtype (bf16 or fp32)."""
-    check_dtype(dtype)
-    path = checkpoints.resolve(checkpoints.RESTORER, local_dir)
-    key = (str(path), device, dtype)
-    with _lock:
-        if key not in _restorers:
-            with torch.device("meta"):  # shapes only: the weights come from the file
-                model = GFPGAN()
-            weights = checkpoints.gfpgan_state_dict(path)
-            checkpoints.check_state_dict(weights, model.state_dict(), path.name)
-            model.load_state_dict(weights, assign=True)
-            _restorers[key] = model.eval().to(device, dtype).channels_last()
-        return _restorers[key]
-
-
-@torch.inference_mode()
-def restore(model: GFPGAN, faces: np.ndarray) -> np.ndarray:
-    """(N, 512, 512, 3) uint8 BGR aligned faces -> (N, 512, 512, 3) float32 BGR in 0..255, restored."""
-    if faces.ndim != 4 or faces.shape[1:] != (RESTORE_SIZE, RESTORE_SIZE, 3):
-        raise ValueError(f"restore takes (N, {RESTORE_SIZE}, {RESTORE_SIZE}, 3) aligned faces, not {faces.shape}")
-    weight = model.conv_body_first.weight
-    check_dtype(weight.dtype)
-    out = np.empty(faces.shape, np.float32)
-    for start in range(0, len(faces), RESTORE_BATCH):
-        rgb = torch.from_numpy(np.ascontiguousarray(faces[start:start + RESTORE_BATCH, ..., ::-1]))
-        x = rgb.to(weight.device).permute(0, 3, 1, 2).to(weight.dtype) / 127.5 - 1.0  # channels-last already
-        y = model(x).float().clamp_(-1, 1).add_(1).mul_(127.5)
-        out[start:start + RESTORE_BATCH] = y.permute(0, 2, 3, 1).flip(-1).cpu().numpy()
-    return out
-
-
-# ---------------------------------------------------------------- alignment
-
-def alignment_matrix(box: FaceBox) -> np.ndarray:
-    """2×3 similarity from frame pixels to the 512 FFHQ template.
-
-    This is the box + roll approximation (no landmark model is pinned): the five points are placed at typical
-    fractions of the upright face box, turned with the box's roll, and fitted to the template."""
-    to_frame = cv2.invertAffineTransform(box.box_matrix())  # box fractions (0..1) -> frame pixels
-    points = BOX_POINTS @ to_frame[:, :2].T + to_frame[:, 2]
-    # A threshold as large as the face makes every point an inlier, so the fit is the least-squares one over all
-    # five (smooth in the box) rather than a random subset's.
-    matrix, _ = cv2.estimateAffinePartial2D(points, FFHQ_TEMPLATE, method=cv2.RANSAC,
-                                            ransacReprojThreshold=float(RESTORE_SIZE))
-    return matrix
-
-
-def _aligned_square(matrix: np.ndarray) -> FaceBox:
-    """The frame-side square that a similarity maps onto the 512 template, as a box (for its bounds)."""
-    scale = math.hypot(matrix[0, 0], matrix[1, 0])
-    cx, cy = cv2.invertAffineTransform(matrix) @ np.array([RESTORE_SIZE / 2, RESTORE_SIZE / 2, 1.0])
-    angle = math.degrees(math.atan2(-matrix[1, 0], matrix[0, 0]))
-    side = RESTORE_SIZE / scale
-    return FaceBox(float(cx), float(cy), side, side, angle)
-
-
-def aligned_face(frame_i420: np.ndarray, box: FaceBox, matrix: np.ndarray | None = None) -> np.ndarray:
-    """The (512, 512, 3) uint8 BGR face aligned to the template, from an I420 frame; only the pixels the template
-    covers are converted. Outside the frame the template is filled with the training crops' grey."""
-    matrix = alignment_matrix(box) if matrix is None else matrix
-    height, width = frame_i420.shape[0] * 2 // 3, frame_i420.shape[1]
-    x1, y1, x2, y2 = bounds = even_bounds(_aligned_square(matrix), width, height, margin=2)
-    if x2 <= x1 or y2 <= y1:
-        return np.full((RESTORE_SIZE, RESTORE_SIZE, 3), BORDER_BGR, np.uint8)
-    return cv2.warpAffine(region_bgr(frame_i420, bounds), shifted_matrix(matrix, x1, y1), (RESTORE_SIZE, RESTORE_SIZE),
-                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=BORDER_BGR)
-
-
-def align_faces(frame_i420: np.ndarray, boxes: list[FaceBox]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Every box's aligned face, stacked for `restore`, with the matrices to paste them back with."""
-    matrices = [alignment_matrix(box) for box in boxes]
-    faces = [aligned_face(frame_i420, box, matrix) for box, matrix in zip(boxes, matrices)]
-    return np.stack(faces) if faces else np.empty((0, RESTORE_SIZE, RESTORE_SIZE, 3), np.uint8), matrices

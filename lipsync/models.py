@@ -1,0 +1,93 @@
+"""The models a request needs, loaded once per process into one cache: the generator, the face detector and the
+face enhancer, each for a resolved runtime."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+import torch
+
+from . import checkpoints
+from .config import LipSyncConfig
+from .detectors import Detector, HaarDetector, S3FDDetector
+from .enhance import FaceEnhancer
+from .gfpgan import GFPGAN
+from .inference import MouthGenerator
+from .model import Wav2Lip
+from .runtime import CheckpointFolder, Runtime, resolve
+
+T = TypeVar("T")
+_lock = threading.RLock()  # held while a model is built: a second request for it waits and then shares it
+_cache: dict[tuple, object] = {}
+
+
+@dataclass(frozen=True)
+class Models:
+    generator: MouthGenerator
+    detector: Detector | None  # None with a fixed face box
+    enhancer: FaceEnhancer | None  # None unless the runtime enhances faces
+
+
+def _cached(key: tuple, build: Callable[[], T]) -> T:
+    with _lock:
+        if key not in _cache:
+            _cache[key] = build()
+        return _cache[key]
+
+
+def load(config: LipSyncConfig, runtime: Runtime | None = None) -> Models:
+    """Everything the request needs, from the cache. Also the warm-up of the app, the CLIs and the bench: a
+    missing checkpoint fails here, before any slow work."""
+    runtime = runtime or resolve(config)
+    model = load_generator(config.checkpoint, runtime.checkpoints, runtime.device, runtime.dtype)
+    detector = (load_detector(config.detector, runtime.checkpoints, runtime.device, runtime.detector_dtype)
+                if config.box is None else None)
+    enhancer = (load_enhancer(runtime.checkpoints, runtime.device, runtime.restorer_dtype)
+                if runtime.enhance else None)
+    return Models(MouthGenerator(model, runtime), detector, enhancer)
+
+
+def load_generator(name: str, folder: CheckpointFolder, device: str = "cpu",
+                   dtype: torch.dtype = torch.float32) -> Wav2Lip:
+    """The generator with BatchNorm folded; one copy per device and dtype, made once from the fp32 CPU one."""
+    path = checkpoints.resolve(name, folder)
+    base = _cached(("generator", str(path)), lambda: _build_generator(path))
+    if device == "cpu" and dtype == torch.float32:
+        return base
+    return _cached(("generator", str(path), device, dtype), lambda: copy.deepcopy(base).to(device, dtype))
+
+
+def _build_generator(path) -> Wav2Lip:
+    model = Wav2Lip()
+    weights = checkpoints.wav2lip_state_dict(path)
+    checkpoints.check_state_dict(weights, model.state_dict(), path.name)
+    model.load_state_dict(weights)
+    return model.eval().fold_batchnorm().to(memory_format=torch.channels_last)
+
+
+def load_detector(kind: str, folder: CheckpointFolder, device: str = "cpu",
+                  dtype: torch.dtype = torch.float32) -> Detector:
+    if kind == "haar":
+        return _cached(("detector", "haar"), HaarDetector)
+    path = checkpoints.resolve("s3fd", folder)
+    return _cached(("detector", str(path), device, dtype),
+                   lambda: S3FDDetector(checkpoints.s3fd_state_dict(path), device, dtype))
+
+
+def load_enhancer(folder: CheckpointFolder, device: str = "cpu", dtype: torch.dtype = torch.float32) -> FaceEnhancer:
+    """GFPGAN v1.4, in bf16 or fp32."""
+    FaceEnhancer.check_dtype(dtype)
+    path = checkpoints.resolve(checkpoints.ENHANCER, folder)
+
+    def build() -> FaceEnhancer:
+        with torch.device("meta"):  # shapes only: the weights come from the file
+            net = GFPGAN()
+        weights = checkpoints.gfpgan_state_dict(path)
+        checkpoints.check_state_dict(weights, net.state_dict(), path.name)
+        net.load_state_dict(weights, assign=True)
+        return FaceEnhancer(net.eval().to(device, dtype).channels_last())
+
+    return _cached(("enhancer", str(path), device, dtype), build)

@@ -1,0 +1,141 @@
+"""What a request runs on, resolved once from its config: the device, each model's precision, the batch size,
+whether faces are enhanced, and where checkpoints come from. The only module that asks torch about the hardware."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from .config import LipSyncConfig
+from .errors import OptionError
+
+CHECKPOINT_DIR_ENV = "LIPSYNC_CHECKPOINT_DIR"
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+CPU_BATCH = 16
+GPU_BATCH_PER_GIB = 4  # frames per GiB of GPU memory, within GPU_BATCH_RANGE
+GPU_BATCH_RANGE = (32, 256)
+
+
+def _one_thread_after_fork() -> None:
+    """GNU OpenMP's thread pool does not survive fork(): a forked child (ZeroGPU's GPU worker is one) whose parent
+    has run torch on several threads hangs at its first parallel op, so children run torch on one thread."""
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_one_thread_after_fork)
+
+
+@dataclass(frozen=True)
+class CheckpointFolder:
+    """Where user-supplied checkpoints are looked for: a folder (and how it was named, for messages), or none,
+    in which case they come from the Hugging Face Hub."""
+    path: Path | None
+    named_by: str = ""  # "--checkpoint-dir" or the environment variable; "" with no folder
+
+    @classmethod
+    def of(cls, override: str | os.PathLike | None) -> "CheckpointFolder":
+        """The flag or config value first, then $LIPSYNC_CHECKPOINT_DIR, then none (the Hub)."""
+        if override:
+            return cls(Path(override).expanduser(), "--checkpoint-dir")
+        if os.environ.get(CHECKPOINT_DIR_ENV):
+            return cls(Path(os.environ[CHECKPOINT_DIR_ENV]).expanduser(), CHECKPOINT_DIR_ENV)
+        return cls(None)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: str  # "cpu" or "cuda"
+    precision: str  # the generator's: fp32, bf16 or fp16
+    restorer_dtype: torch.dtype  # GFPGAN: bf16 or fp32 (fp16 overflows in it)
+    detector_dtype: torch.dtype  # S3FD
+    batch_size: int
+    enhance: bool  # whether generated faces are restored with GFPGAN
+    checkpoints: CheckpointFolder
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return DTYPES[self.precision]
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+@cache
+def cpu_has_native_bf16() -> bool:
+    """oneDNN's own answer: bf16 instructions (AVX512-BF16 or AMX), not an emulation that is slower than fp32."""
+    return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def native_precisions(device: str) -> list[str]:
+    """The precisions this hardware runs natively, full precision first."""
+    if device == "cuda":
+        return ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
+    return ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
+
+
+def resolve(config: LipSyncConfig) -> Runtime:
+    device = _device(config.device)
+    precision = _precision(config.precision, device)
+    return Runtime(device, precision, _restorer_dtype(precision, device), _detector_dtype(config, device),
+                   _batch_size(config.batch_size, device), _enhances(config.enhance, device),
+                   CheckpointFolder.of(config.checkpoint_dir))
+
+
+def _device(asked: str) -> str:
+    if asked == "cuda" and not cuda_available():
+        raise OptionError("The device 'cuda' was asked for, but no CUDA GPU is available here; choose the CPU.")
+    if asked == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    return asked
+
+
+def _precision(asked: str, device: str) -> str:
+    """auto: fp16 on CUDA, bf16 on a CPU that does it natively, else fp32. A choice the hardware can't do is
+    refused rather than run slowly or wrongly."""
+    if asked == "auto":
+        if device == "cuda":
+            return "fp16"
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    if asked == "fp16" and device != "cuda":
+        raise OptionError("The precision fp16 needs a CUDA GPU; on the CPU choose bf16 (where supported) or fp32.")
+    if asked == "bf16":
+        if device == "cpu" and not cpu_has_native_bf16():
+            raise OptionError("The precision bf16 needs a CPU with native bf16 support (AVX512-BF16 or AMX); "
+                              "this one has none, so choose fp32.")
+        if device == "cuda" and not torch.cuda.is_bf16_supported():
+            raise OptionError("This GPU does not support bf16; choose fp16 or fp32.")
+    return asked
+
+
+def _restorer_dtype(precision: str, device: str) -> torch.dtype:
+    """bf16 wherever the generator runs reduced and the hardware has bf16; GFPGAN never runs in fp16."""
+    if precision == "fp32" or (device == "cuda" and not torch.cuda.is_bf16_supported()):
+        return torch.float32
+    return torch.bfloat16
+
+
+def _detector_dtype(config: LipSyncConfig, device: str) -> torch.dtype:
+    """S3FD in bf16 on a CPU that does bf16 natively, unless fp32 is asked for (its boxes stay within 0.2 % of
+    their size); fp32 elsewhere."""
+    reduced = config.detector == "s3fd" and device == "cpu" and config.precision in ("auto", "bf16")
+    return torch.bfloat16 if reduced and cpu_has_native_bf16() else torch.float32
+
+
+def _batch_size(asked: int, device: str) -> int:
+    if asked:
+        return asked
+    if device == "cuda":
+        gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+        low, high = GPU_BATCH_RANGE
+        return int(min(high, max(low, gib * GPU_BATCH_PER_GIB)))
+    return CPU_BATCH
+
+
+def _enhances(asked: str, device: str) -> bool:
+    """auto enhances on CUDA only, where it costs milliseconds rather than seconds a face."""
+    return asked == "gfpgan" or (asked == "auto" and device == "cuda")

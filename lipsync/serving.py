@@ -1,0 +1,125 @@
+"""What a server of the studio keeps beside its page: the weights it needs, watched until they are all in place,
+and the speed it has measured, for the estimate shown before a click."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from . import checkpoints, models, video
+from .config import LipSyncConfig
+from .errors import CheckpointError
+from .runtime import CheckpointFolder, resolve
+
+log = logging.getLogger("lipsync.serving")
+WEIGHTS_RETRY_SECONDS = 5
+
+
+class WeightsWatch:
+    """The checkpoints the served settings need, fetched and loaded in the background. While any is missing it is
+    looked for again every few seconds, so weights put in place (or a Hub back online) after start-up are used.
+    The generator is needed for anything, S3FD for the default finder, the enhancer where faces are enhanced by
+    default (on a GPU); whether an optional file is at hand, without fetching it, is `present`."""
+
+    def __init__(self, config: LipSyncConfig):
+        self.config = config
+        self.folder = CheckpointFolder.of(config.checkpoint_dir)
+        enhancer = (checkpoints.ENHANCER,) if resolve(config).enhance else ()
+        self.needed = (config.checkpoint, "s3fd", *enhancer)
+        self.checked = threading.Event()
+        self.missing: dict[str, str] = {}  # checkpoint name -> the library's message
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name="watch-weights", daemon=True).start()
+
+    def _load(self, name: str) -> None:
+        if name == "s3fd":
+            models.load_detector("s3fd", self.folder)
+        elif name == checkpoints.ENHANCER:
+            models.load_enhancer(self.folder, *_enhancer_runtime(self.config))
+        else:
+            models.load_generator(name, self.folder)
+
+    def _watch(self) -> None:
+        while True:
+            missing = {}
+            for name in self.needed:
+                try:
+                    self._load(name)
+                except CheckpointError as exc:
+                    missing[name] = str(exc)
+            if missing != self.missing:
+                for message in missing.values():
+                    log.warning("model weights unavailable: %s", message)
+            self.missing = missing
+            self.checked.set()
+            if not missing:
+                return
+            time.sleep(WEIGHTS_RETRY_SECONDS)
+
+    def present(self, name: str) -> bool:
+        return name not in self.missing and checkpoints.is_present(name, self.folder)
+
+    @property
+    def blocking(self) -> bool:
+        """Whether nothing can be generated: the served model is missing (the Haar finder needs no file)."""
+        return self.config.checkpoint in self.missing
+
+    def problem(self) -> str:
+        """Every missing file named once, and how to provide them; '' when none is missing."""
+        specs = [checkpoints.REGISTRY[name] for name in self.missing]
+        folder = self.folder.path
+        absent = [spec for spec in specs if folder is None or not (folder / spec.local_name).is_file()]
+        broken = [self.missing[spec.name] for spec in specs if spec not in absent]  # there, but not usable
+        sentences = []
+        if absent:
+            files = " and ".join(spec.local_name for spec in absent)
+            where = f"not in {folder}" if folder else "they could not be fetched from the Hugging Face Hub"
+            sources = "; ".join(f"{spec.repo_id}: {spec.filename}" for spec in absent)
+            them = "it" if len(absent) == 1 else "them"
+            sentences.append(f"Missing: {files} ({where}). Put {them} in a folder and start the app with "
+                             f"--checkpoint-dir FOLDER (from Hugging Face, {sources}).")
+        return " ".join(sentences + broken)
+
+
+def _enhancer_runtime(config: LipSyncConfig) -> tuple[str, object]:
+    resolved = resolve(config)
+    return resolved.device, resolved.restorer_dtype
+
+
+class SpeedLog:
+    """Seconds per generated frame on this machine, end to end: a guess at first, then measured from the requests
+    served, for each kind of request (device, enhanced or not, still or video, and the frame's size)."""
+
+    assumed = {"cpu": 1 / 25, "cuda": 1 / 150}
+    enhanced = {"cpu": 2.0, "cuda": 0.025}  # GFPGAN per frame: 2 CPU cores, one GPU
+    video_factor = 1.6  # a video decodes, finds and pastes every frame; a still does most of that once
+    start_seconds = 3.0  # speech, detection and the first batch, before the guess has a measurement
+
+    def __init__(self) -> None:
+        self._measured: dict[tuple, float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def kind(face_path: str | os.PathLike, config: LipSyncConfig) -> tuple:
+        resolved = resolve(config)
+        still = video.is_still(face_path)
+        return resolved.device, resolved.enhance, still, config.output_size
+
+    def seconds(self, frames: int, kind: tuple) -> tuple[float, bool]:
+        """The expected seconds for this many frames, and whether that comes from measurement."""
+        device, enhanced, still, _ = kind
+        with self._lock:
+            measured = self._measured.get(kind)
+        if measured is not None:
+            return frames * measured, True
+        per_frame = self.assumed[device] * (1.0 if still else self.video_factor)
+        return self.start_seconds + frames * (per_frame + (self.enhanced[device] if enhanced else 0.0)), False
+
+    def record(self, kind: tuple, seconds: float, frames: int) -> None:
+        per_frame = seconds / max(1, frames)
+        with self._lock:
+            earlier = self._measured.get(kind)
+            self._measured[kind] = per_frame if earlier is None else (earlier + per_frame) / 2
