@@ -27,7 +27,7 @@ import spaces  # noqa: E402
 from huggingface_hub.utils import logging as hf_logging  # noqa: E402
 
 from lipsync import LipSyncConfig, LipSyncError, Result, options, pipeline, runtime, serving, tts  # noqa: E402
-from lipsync.config import ALL_FACES, OUTPUT_SIZES  # noqa: E402
+from lipsync.config import ALL_FACES, OPTIONS, OUTPUT_SIZES  # noqa: E402
 from lipsync.errors import CheckpointError  # noqa: E402
 
 log = logging.getLogger("lipsync.app")
@@ -37,20 +37,20 @@ DEFAULTS = options.DEFAULTS
 # The words the page shows for each of the pipeline's stages.
 STAGE_LABELS = {pipeline.Stage.SPEECH: "Preparing the speech", pipeline.Stage.DETECT: "Finding the face",
                 pipeline.Stage.GENERATE: "Moving the lips",
-                pipeline.Stage.ENHANCE: "Moving the lips and restoring the face",
+                pipeline.Stage.ENHANCE: "Moving the lips and enhancing the face",
                 pipeline.Stage.ENCODE: "Writing the video"}
 # Choices in words; the API takes the values on the right, as the config names them.
 MODELS, FINDERS, SMOOTHING, BLENDS, PRECISIONS, ENHANCERS = (
     options.page_choices(name) for name in ("checkpoint", "detector", "smoothing", "blend", "precision", "enhance"))
+LABELS = {name: declared.label for name, declared in OPTIONS.items()}
 SIZES = [(f"Keep (up to {DEFAULTS.output_size}p)", DEFAULTS.output_size)] + [
     (f"{size}p", size) for size in OUTPUT_SIZES if size < DEFAULTS.output_size]
 NUMBERED_FACES = 10  # the preview numbers at most this many faces, the largest
 # ZeroGPU slot: start-up and detection, plus generation at a conservative rate; the slot is capped by the Space.
-# Measured on an H200 (README): 116-468 frames/s end to end, 111 with GFPGAN; the rates below leave room for
-# a slower GPU and a cold start.
+# The rates sit well below the H200's measured ones (README), for a slower GPU and a cold start.
 GPU_BASE_SECONDS = 20
 GPU_FRAMES_PER_SECOND = 40
-GPU_RESTORED_FRAMES_PER_SECOND = 15  # with enhance: GFPGAN on every generated frame (ZeroGPU runs on CUDA)
+GPU_ENHANCED_FRAMES_PER_SECOND = 15  # enhancing: GFPGAN on every generated frame (ZeroGPU runs on CUDA)
 GPU_MAX_SECONDS = 300
 CACHE_SECONDS = 2 * 3600  # uploads and results stay downloadable this long
 BUTTON = "Generate from {}"
@@ -112,7 +112,7 @@ def _gpu_seconds(face: str, audio: str | None, text: str | None, lang: str, slow
         frames = pipeline.estimate_frames(face, audio_path=audio, text=text, slow=slow, config=config)
     except LipSyncError:
         frames = 0  # the call itself will say what is wrong, quickly
-    rate = GPU_FRAMES_PER_SECOND if config.enhance == "none" else GPU_RESTORED_FRAMES_PER_SECOND
+    rate = GPU_FRAMES_PER_SECOND if config.enhance == "none" else GPU_ENHANCED_FRAMES_PER_SECOND
     return int(min(GPU_MAX_SECONDS, GPU_BASE_SECONDS + frames / rate))
 
 
@@ -356,43 +356,42 @@ def _options_panel() -> dict[str, gr.components.Component]:
     with gr.Accordion("Options", open=False, elem_id="options"):
         gr.Markdown("**Which face**")
         with gr.Row():
-            face_index = gr.Dropdown(_face_choices(range(1)), value=DEFAULTS.face_index, label="Which face",
+            face_index = gr.Dropdown(_face_choices(range(1)), value=DEFAULTS.face_index, label=LABELS["face_index"],
                                       allow_custom_value=True, info="As numbered in the preview; 0 is the largest.")
-            detector = gr.Radio(FINDERS, value=DEFAULTS.detector, label="Face finder", elem_id="detector",
+            detector = gr.Radio(FINDERS, value=DEFAULTS.detector, label=LABELS["detector"], elem_id="detector",
                                  info="Haar is quick and needs no download; S3FD finds turned and small faces.")
-        align_roll = gr.Checkbox(value=DEFAULTS.align_roll, label="Straighten tilted heads",
+        align_roll = gr.Checkbox(value=DEFAULTS.align_roll, label=LABELS["align_roll"],
                                  info="The model sees the head upright; the mouth is turned back to fit.")
         gr.Markdown("**Quality**")
         with gr.Row():
-            checkpoint = gr.Dropdown(MODELS, value=DEFAULTS.checkpoint, label="Model",
+            checkpoint = gr.Dropdown(MODELS, value=DEFAULTS.checkpoint, label=LABELS["checkpoint"],
                                       info="The GAN model draws a sharper mouth; the other follows the sound a "
                                            "little more closely.")
-            enhance = gr.Radio(ENHANCERS, value=DEFAULTS.enhance, label="HD mouth (GFPGAN)", elem_id="enhance",
-                                info="Restores a sharp mouth: about 7 ms a frame on a GPU, but 2-4 s a frame "
-                                     "on 2 CPU cores.")
+            enhance = gr.Radio(ENHANCERS, value=DEFAULTS.enhance, label=LABELS["enhance"], elem_id="enhance",
+                                info="Sharpens the face around the new mouth: quick on a GPU, seconds a frame on a CPU.")
         with gr.Row():
-            color_match = gr.Checkbox(value=DEFAULTS.color_match, label="Match skin colour",
+            color_match = gr.Checkbox(value=DEFAULTS.color_match, label=LABELS["color_match"],
                                       info="The new mouth takes the colour of the face around it.")
-            keep_silence = gr.Checkbox(value=DEFAULTS.keep_silence, label="Still lips in silences",
+            keep_silence = gr.Checkbox(value=DEFAULTS.keep_silence, label=LABELS["keep_silence"],
                                        info="The mouth rests while nobody speaks.")
         gr.Markdown("**Speed**")
         with gr.Row():
-            output_size = gr.Dropdown(SIZES, value=DEFAULTS.output_size, label="Output size",
+            output_size = gr.Dropdown(SIZES, value=DEFAULTS.output_size, label=LABELS["output_size"],
                                        allow_custom_value=True, info="Smaller is quicker; smaller inputs keep "
                                                                      "their own size.")
-            precision = gr.Radio(PRECISIONS, value=DEFAULTS.precision, label="Precision",
+            precision = gr.Radio(PRECISIONS, value=DEFAULTS.precision, label=LABELS["precision"],
                                   info="Automatic takes the quickest one this device does well.")
         with gr.Accordion("Advanced", open=False, elem_id="advanced"):
             with gr.Row():
-                pads = gr.Textbox(options.as_text(DEFAULTS.pads), label="Margin around the face (pixels)",
+                pads = gr.Textbox(options.as_text(DEFAULTS.pads), label=LABELS["pads"],
                                   info=f"Top bottom left right; more at the bottom takes in the chin. Empty: "
                                        f"{options.as_text(DEFAULTS.pads)}.")
-                box = gr.Textbox("", label="Fixed face box (pixels)",
+                box = gr.Textbox("", label=LABELS["box"],
                                  info="Top bottom left right; skips face finding. Empty: find the face.")
             with gr.Row():
-                smoothing = gr.Radio(SMOOTHING, value=DEFAULTS.smoothing, label="Steadying the face box",
+                smoothing = gr.Radio(SMOOTHING, value=DEFAULTS.smoothing, label=LABELS["smoothing"],
                                       info="Takes the jitter out of the box from frame to frame.")
-                blend = gr.Radio(BLENDS, value=DEFAULTS.blend, label="Mouth edge",
+                blend = gr.Radio(BLENDS, value=DEFAULTS.blend, label=LABELS["blend"],
                                   info="A soft edge hides the seam around the new mouth.")
     for choice in (face_index, detector, checkpoint, enhance, output_size, precision, smoothing, blend):
         open_choices(choice)

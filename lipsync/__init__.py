@@ -3,7 +3,7 @@
 import os
 
 # Before torch loads OpenMP: idle OpenMP threads sleep instead of spinning, so on a small CPU the decoder and
-# encoder running beside the generator get the cores (measured: +7-9% end to end on a video, 2 cores).
+# encoder running beside the generator get the cores (the README's performance section has the figure).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .config import LipSyncConfig  # noqa: E402

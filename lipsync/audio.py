@@ -70,7 +70,7 @@ def load_speech(path: str | Path, work_dir: Path, max_seconds: float) -> Speech:
 
 def _is_plain_wav(path: str | Path, max_seconds: float) -> bool:
     """A 16-bit PCM WAV, mono or stereo, within the limit, whose header agrees with its size: it is already the
-    output's soundtrack, so the probe and the decode (two processes, about 0.15 s) are skipped."""
+    output's soundtrack, so the probe and the decode (two processes) are skipped."""
     try:
         with wave.open(str(path), "rb") as reader:
             frames, channels, rate = reader.getnframes(), reader.getnchannels(), reader.getframerate()

@@ -175,7 +175,7 @@ class GFPGAN(nn.Module):
     @torch.no_grad()
     def channels_last(self) -> "GFPGAN":
         """Store every convolution kernel channels-last, the layout the CPU and GPU convolutions run fastest
-        (about 30 % less CPU time here with channels-last input); the values stay the same."""
+        with channels-last input; the values stay the same."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)

@@ -145,8 +145,8 @@ class Wav2Lip(nn.Module):
 
     def fix_face(self, face_features: list[torch.Tensor], repeats: int) -> FixedFace:
         """For a still face: the face features' part of every layer that reads them, computed once. Then
-        decode_fixed runs only the audio encoder and the decoder's own channels (13 % fewer operations than
-        forward). One face broadcasts over any batch; several are repeated `repeats` times, in order."""
+        decode_fixed runs only the audio encoder and the decoder's own channels (fewer operations than
+        forward: the README counts them). One face broadcasts over any batch; several are repeated `repeats` times, in order."""
         weights, constants = [], []
         for block, feature in zip(self._feature_reading_blocks(), reversed(face_features)):
             weight, constant = block[0].split_input(feature)

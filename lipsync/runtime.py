@@ -120,8 +120,8 @@ def _restorer_dtype(precision: str, device: str) -> torch.dtype:
 
 
 def _detector_dtype(config: LipSyncConfig, device: str) -> torch.dtype:
-    """S3FD in bf16 on a CPU that does bf16 natively, unless fp32 is asked for (its boxes stay within 0.2 % of
-    their size); fp32 elsewhere."""
+    """S3FD in bf16 on a CPU that does bf16 natively, unless fp32 is asked for (its boxes stay as placed: a test
+    holds them to fp32's); fp32 elsewhere."""
     reduced = config.detector == "s3fd" and device == "cpu" and config.precision in ("auto", "bf16")
     return torch.bfloat16 if reduced and cpu_has_native_bf16() else torch.float32
 

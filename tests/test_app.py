@@ -230,8 +230,8 @@ def test_gpu_slot_is_sized_from_the_frames_to_generate(tmp_path):
 
     short, long = cut_speech(tmp_path / "short.wav", 2.0), cut_speech(tmp_path / "long.wav", 42.0)
     # The defaults restore the face on a GPU (enhance auto): the slower rate; without it, the faster one.
-    assert slot(PORTRAIT, short) == app.GPU_BASE_SECONDS + 50 // app.GPU_RESTORED_FRAMES_PER_SECOND  # 2 s, 25 fps
-    assert slot(PORTRAIT, long) == app.GPU_BASE_SECONDS + 1050 // app.GPU_RESTORED_FRAMES_PER_SECOND
+    assert slot(PORTRAIT, short) == app.GPU_BASE_SECONDS + 50 // app.GPU_ENHANCED_FRAMES_PER_SECOND  # 2 s, 25 fps
+    assert slot(PORTRAIT, long) == app.GPU_BASE_SECONDS + 1050 // app.GPU_ENHANCED_FRAMES_PER_SECOND
     plain = app.DEFAULTS.replace(enhance="none")
     assert app._gpu_seconds(str(PORTRAIT), str(long), None, "en", False, plain, tmp_path / "out.mp4", None) == (
         app.GPU_BASE_SECONDS + 1050 // app.GPU_FRAMES_PER_SECOND)
