@@ -124,10 +124,11 @@ def crop_matrix(box: FaceBox) -> np.ndarray:
     cx, cy, side = _crop_square(box)
     to_crop = np.eye(3)
     for axis, centre in enumerate((cx, cy)):
-        first = math.trunc(centre - side / 2 + side / CROP_SIZE)  # the package's corner pixels (its 1-based
-        end = math.trunc(centre + side / 2)                        # crop of [1, 256], truncated)
-        to_crop[axis, axis] = CROP_SIZE / (end - first)
-        to_crop[axis, 2] = (0.5 - first) * CROP_SIZE / (end - first) - 0.5
+        # The package cuts the pixels first..end-1 (its crop corners 1 and 256 mapped back, truncated), then resizes.
+        first, end = math.trunc(centre - side / 2 + side / CROP_SIZE), math.trunc(centre + side / 2)
+        cut = max(1, end - first)
+        to_crop[axis, axis] = CROP_SIZE / cut
+        to_crop[axis, 2] = (0.5 - first) * CROP_SIZE / cut - 0.5
     return (to_crop @ _upright(box))[:2]
 
 
