@@ -24,9 +24,9 @@ FFHQ_TEMPLATE_512 = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [25
                               [201.26117, 371.41043], [313.08905, 371.15118]])
 # Mask sizes as shares of the face's own size, so they behave alike at every resolution: the face mask's feather
 # of the lower jaw's width (points 3 to 13), the mouth mask's growth and feather of the mouth's width.
-FACE_FEATHER = 0.1
-MOUTH_GROW = 0.25  # the lips move: the mask covers where a speaking mouth may reach
-MOUTH_FEATHER = 0.2
+FACE_FEATHER = 0.2  # about the transition of the box mask's blur (sigma 5 of 96), on a jaw 0.7 of the box wide
+MOUTH_GROW = 0.3  # the lips move: the mask covers where a speaking mouth may reach
+MOUTH_FEATHER = 0.3
 
 Bounds = tuple[int, int, int, int]  # (x1, y1, x2, y2) of a region of the frame, x2 and y2 excluded
 
