@@ -33,7 +33,9 @@ MIN_FRAMES = VIDEO_WINDOW + 1  # the last 5 frames start no window
 
 def face_track(found: list[list[FaceBox]], fps: float, what: str, face_index: int = 0) -> list[FaceBox]:
     """One face's box in every frame, from per-frame detections: followed by overlap as generation follows it,
-    every loss bridged (interpolated inside, held at the ends). face_index: 0 the largest, then left to right."""
+    every loss bridged (interpolated inside, held at the ends). face_index: 0 the largest, then left to right;
+    with all faces asked for (a negative index), the largest is scored."""
+    face_index = max(0, face_index)
     tracks = track.build_tracks(found, max(1, round(track.MAX_GAP_SECONDS * fps)))
     if not tracks:
         raise NoFaceError(f"No face was found in any of the {len(found)} frames of {what}; lip sync is scored on "
@@ -104,7 +106,7 @@ def score_frames(frames: Iterable[np.ndarray], boxes: list[FaceBox], samples: np
 
 def score_dtype(config: LipSyncConfig, device: str) -> torch.dtype:
     """fp32 unless bf16 or fp16 is asked for by name: auto stays fp32, because bf16 on a CPU with native bf16
-    moved LSE-D by 0.16 (0.25 %) on the shared talking head, past the 0.05 the scores may move."""
+    moved LSE-D by 0.16 (0.25 %) on the shared talking head (random weights), past the 0.05 allowed."""
     if config.precision == "auto":
         return torch.float32
     return DTYPES[resolve_precision(config, device)]
@@ -149,7 +151,7 @@ def score_video(video_path: str | os.PathLike, audio_path: str | os.PathLike | N
         samples = audio.load_speech(audio_path or path, folder, config.max_audio_seconds).samples
     _check_speech(len(samples))
     if boxes is None:
-        boxes = _detect_track(at_25fps, detector or detect.get_detector(config, device), config)
+        boxes = detect_track(at_25fps, detector or detect.get_detector(config, device), config)
     else:
         boxes = boxes_at_25fps(boxes, boxes_fps or float(source.fps))
     _check_frames(len(boxes), f"'{path.name}'")
@@ -158,7 +160,7 @@ def score_video(video_path: str | os.PathLike, audio_path: str | os.PathLike | N
         return score_frames(frames, boxes, samples, model)
 
 
-def _detect_track(source: video.FaceInput, detector: detect.Detector, config: LipSyncConfig) -> list[FaceBox]:
+def detect_track(source: video.FaceInput, detector: detect.Detector, config: LipSyncConfig) -> list[FaceBox]:
     """The largest face's box in every frame, detected on small copies of the frames."""
     scale = detect.detection_scale(source.width, source.height, still=False)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))

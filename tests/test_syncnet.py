@@ -22,7 +22,7 @@ from conftest import HAAR, PORTRAIT, SPEECH, SPEECH_ONSET, TALKING_HEAD, run
 from lipsync import detect, syncnet, video
 from lipsync.errors import AudioError, CheckpointError, FaceError, NoFaceError
 from lipsync.geometry import FaceBox
-from lipsync.sync_media import _detect_track, boxes_at_25fps, embed, score_video
+from lipsync.sync_media import boxes_at_25fps, detect_track, embed, score_video
 from lipsync.sync_score import SyncScore, mfcc_windows, sync_scores, usable_windows
 
 FACTS_TABLE = {}  # name -> shape, written out from the facts file's tables
@@ -222,7 +222,7 @@ def head_track(tmp_path_factory):
     source = replace(source, fps=Fraction(25))
     with closing(video.iter_video_frames(source, source.width, source.height, 60)) as frames:
         frames = list(frames)
-    return frames, _detect_track(source, detect.HaarDetector(), HAAR)
+    return frames, detect_track(source, detect.HaarDetector(), HAAR)
 
 
 def test_delayed_audio_moves_the_audio_embeddings_and_the_distance_matrix(head_track, model):
@@ -265,7 +265,7 @@ def test_score_video_against_another_recording(tmp_path, weights_dir):
     assert score.frames == 20 - 5
     # A generation passes the face track it has (here: the same Haar track, at the clip's 25 fps).
     source = replace(video.open_face(clip, 1080, config.max_image_pixels, 25.0), fps=Fraction(25))
-    boxes = _detect_track(source, detect.HaarDetector(), config)
+    boxes = detect_track(source, detect.HaarDetector(), config)
     assert score_video(clip, speech, config=config, boxes=boxes, boxes_fps=25.0, detector=NoDetection()) == score
 
 
