@@ -276,7 +276,7 @@ def test_the_estimate_before_generate(tmp_path, monkeypatch):
     import app
 
     speech = str(cut_speech(tmp_path / "s.wav", 2.0))
-    monkeypatch.setattr(app, "SPEED", app.Speed())  # nothing measured yet in this process
+    monkeypatch.setattr(app, "SERVED", app.Served(app.DEFAULTS))  # nothing measured yet in this process
     guess = app.estimate(str(PORTRAIT), "audio", "", speech, False, "none")
     assert guess == ("Estimate: about 5 s on this computer's CPU (2 cores) for 50 frames (a first guess until one "
                      "request has run here).").replace("2 cores", f"{os.cpu_count()} cores")
@@ -284,8 +284,8 @@ def test_the_estimate_before_generate(tmp_path, monkeypatch):
     assert hd.startswith("Estimate: about 105 s")  # GFPGAN on 2 CPU cores: about 2 s a frame
     assert app.estimate(str(PORTRAIT), "text", "", speech, False, "none") == ""  # no words in this tab yet
 
-    made = app.Result(tmp_path / "out.mp4", 2.0, 50, 25.0, 300, 446, 50, None, None, seconds=10.0)
-    app.SPEED.record(made, LipSyncConfig(enhance="none"))
+    config = LipSyncConfig(enhance="none")
+    app.SERVED.speed.record(app.SERVED.speed.kind(str(PORTRAIT), config), seconds=10.0, frames=50)
     measured = app.estimate(str(PORTRAIT), "audio", "", speech, False, "none")
     assert measured.startswith("Estimate: about 10 s") and "at the speed of the last requests here" in measured
 
