@@ -61,10 +61,11 @@ def load_generator(name: str, folder: CheckpointFolder, device: str = "cpu",
 
 
 def _build_generator(path) -> Wav2Lip:
-    model = Wav2Lip()
+    with torch.device("meta"):  # shapes only: no time spent on a random initialisation the file replaces
+        model = Wav2Lip()
     weights = checkpoints.wav2lip_state_dict(path)
     checkpoints.check_state_dict(weights, model.state_dict(), path.name)
-    model.load_state_dict(weights)
+    model.load_state_dict(weights, assign=True)
     return model.eval().fold_batchnorm().to(memory_format=torch.channels_last)
 
 
