@@ -44,6 +44,16 @@ def short_side(value: int | str) -> int:
         raise OptionError(f"The output size must be a height such as 1080p or 720p, not '{value}'.") from None
 
 
+def yes_or_no(value: Any, what: str) -> bool:
+    """A true/false setting written as a bool or as a word (true/false, yes/no, on/off, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise OptionError(f"{what} must be true or false, not '{value}'.")
+    return word in TRUE_WORDS
+
+
 def four_numbers(value: str | Sequence[int], what: str, example: Sequence[int]) -> tuple[int, int, int, int]:
     """'0 10 0 0', '0,10,0,0' or four integers -> a (top, bottom, left, right) tuple."""
     parts = value.replace(",", " ").split() if isinstance(value, str) else list(value)
@@ -69,10 +79,7 @@ def _parse(name: str, value: Any, default: Any) -> Any:
     if name == "output_size":
         return short_side(value)
     if isinstance(default, bool):
-        word = str(value).strip().lower()
-        if word not in TRUE_WORDS + FALSE_WORDS:
-            raise OptionError(f"{what} must be true or false, not '{value}'.")
-        return word in TRUE_WORDS
+        return yes_or_no(value, what)
     if isinstance(default, int):
         try:
             return int(str(value).strip())
