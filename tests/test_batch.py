@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cut_speech, read_frames
-from lipsync import batch
+from lipsync import batch, batch_runners
 from lipsync.config import LipSyncConfig
 from lipsync.errors import LipSyncError
 
@@ -256,6 +256,18 @@ def test_ray_missing_says_how_to_install(job_list, tmp_path, monkeypatch, capsys
     assert not (tmp_path / "videos" / batch.MANIFEST).exists()
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_missing_checkpoint_is_refused_before_any_row(job_list, tmp_path, workers, capsys):
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    status = batch.main([str(job_list), "--out-dir", str(tmp_path / "videos"), "--workers", workers,
+                         "--checkpoint-dir", str(empty), "--detector", "haar"])
+    assert status == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "wav2lip_gan.pth does not exist" in err[0], err
+    assert not (tmp_path / "videos" / batch.MANIFEST).exists()
+
+
 def test_inputs_by_url_are_downloaded(tmp_path):
     shutil.copy(PORTRAIT, tmp_path / "face.png")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
@@ -266,12 +278,12 @@ def test_inputs_by_url_are_downloaded(tmp_path):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     try:
-        got = batch._download(f"{base}/face.png", downloads, LipSyncConfig())
+        got = batch_runners.download(f"{base}/face.png", downloads, LipSyncConfig())
         assert got.suffix == ".png" and got.read_bytes() == PORTRAIT.read_bytes()
         with pytest.raises(LipSyncError, match="could not be downloaded: HTTP 404"):
-            batch._download(f"{base}/missing.png", downloads, LipSyncConfig())
+            batch_runners.download(f"{base}/missing.png", downloads, LipSyncConfig())
         with pytest.raises(LipSyncError, match="is larger than"):
-            batch._download(f"{base}/face.png", downloads, LipSyncConfig(max_upload_bytes=1000))
+            batch_runners.download(f"{base}/face.png", downloads, LipSyncConfig(max_upload_bytes=1000))
     finally:
         server.shutdown()
         server.server_close()

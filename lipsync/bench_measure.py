@@ -1,0 +1,232 @@
+"""How the benchmark measures: a case record, the kinds of measure a case names (end to end against the generator,
+first preview segment, seconds of one request, a part alone, peak memory), and the generator alone."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from . import detect
+from .bench_media import Inputs
+from .config import LipSyncConfig
+from .inference import DTYPES, cpu_has_native_bf16
+from .pipeline import Result, generate, load_models
+from .video import iter_video_frames, open_face
+
+PAIRS = 3  # a case with a target is timed in this many (generator, end to end) pairs
+RSS_TIMEOUT = 1800
+
+
+@dataclass
+class Bench:
+    """One run's settings and inputs, its generator, and every measure of that generator taken so far."""
+
+    base: LipSyncConfig  # every case's config, before its own changes
+    device: str
+    precision: str
+    batch_size: int
+    batches: int  # batches per measure of the generator
+    speech_seconds: float  # the run's speech length (shorter with --quick)
+    quick: bool
+    inputs: Inputs
+    folder: Path
+    generator: torch.nn.Module
+    generator_runs: list[float] = field(default_factory=list)  # frames/s of the generator alone, in order
+
+    def config(self, case: Case) -> LipSyncConfig:
+        return self.base.replace(**case.changes)
+
+    def generator_fps(self) -> float:
+        return model_fps(self.generator, self.device, self.batch_size, self.batches, DTYPES[self.precision])
+
+
+Measure = Callable[[Bench, "Case"], tuple[dict[str, Any], str]]  # -> (JSON figures, the table's text)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table. Add a row by adding a Case to bench_cases; a new kind of measure is one function
+    (bench, case) -> (figures, text) here."""
+
+    key: str  # the JSON key; an end-to-end case's keys are KEY_fps, KEY_vs_model (and KEY_vs_model_pairs)
+    label: str  # the row's name in the table
+    measure: Measure
+    face: str = "portrait"  # a name Inputs.face knows
+    speech: float = 0.0  # seconds of speech
+    changes: Mapping[str, Any] = field(default_factory=dict)  # to the run's base config
+    target: float | None = None  # the ratio to the generator alone it should reach; then timed in PAIRS pairs
+    fresh: bool = False  # each timed request with no detections cached, as a first request
+    warm_up: float = 0.0  # seconds of speech of one untimed request first (loads what the config needs)
+    detections_key: str | None = None  # JSON key for the detection passes its timed requests made
+    frames: int = 0  # a part timed alone: on this many of the face's frames
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A figure computed from others once every case has run."""
+
+    key: str
+    label: str
+    value: Callable[[dict[str, Any]], float]
+    text: str  # a format for the value, e.g. "{:.2f}x"
+
+
+def run_case(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """The case's untimed warm-up if it has one, then its measure (and the detection passes when it asks)."""
+    if case.warm_up:
+        _request(bench, case, case.warm_up)
+    passes = detect.cache_info().misses
+    figures, text = case.measure(bench, case)
+    if case.detections_key:
+        figures[case.detections_key] = detect.cache_info().misses - passes
+        text += f"; detection passes on its repeated requests: {figures[case.detections_key]}"
+    return figures, text
+
+
+def _request(bench: Bench, case: Case, speech: float, segments: list[float] | None = None) -> tuple[float, Result]:
+    """One request of the case with `speech` seconds of speech: its seconds and its result. segments: the seconds
+    after the start at which each preview segment was ready are appended to it."""
+    if case.fresh:
+        detect.clear_cache()
+    on_segment = None if segments is None else lambda path: segments.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    result = generate(bench.inputs.face(case.face), bench.folder / "bench.mp4",
+                      audio_path=bench.inputs.speech(speech), config=bench.config(case), on_segment=on_segment)
+    return time.perf_counter() - started, result
+
+
+# ---------------------------------------------------------------- the kinds of measure
+
+def end_to_end(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """Frames a second end to end, as a ratio to the generator alone. With a target: timed PAIRS times, each beside
+    a fresh measure of the generator, and the median pair counted; a shared machine's speed drifts over seconds,
+    and a ratio of two numbers taken far apart would measure the drift. Without: set against the median of every
+    measure of the generator so far."""
+    paired = case.target is not None
+    pairs = []
+    for _ in range(PAIRS if paired else 1):
+        if paired:
+            bench.generator_runs.append(bench.generator_fps())
+        model = bench.generator_runs[-1] if paired else statistics.median(bench.generator_runs)
+        seconds, result = _request(bench, case, case.speech)
+        pairs.append((model, result.frames / seconds))
+    ratios = [fps / model for model, fps in pairs]
+    model, fps = sorted(pairs, key=lambda pair: pair[1] / pair[0])[len(pairs) // 2]
+    figures: dict[str, Any] = {f"{case.key}_fps": fps, f"{case.key}_vs_model": fps / model}
+    text = f"{fps:.{1 if fps >= 10 else 2}f} frames/s = {fps / model:.2f}x generator ({bench.precision})"
+    if paired:
+        figures[f"{case.key}_vs_model_pairs"] = [round(ratio, 3) for ratio in ratios]
+        text += (f", median of {PAIRS} pairs ({', '.join(f'{ratio:.2f}x' for ratio in ratios)}; "
+                 f"the generator {model:.1f} frames/s beside it; target {case.target:.2f}x)")
+    return figures, text
+
+
+def first_segment(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """When the streaming preview's first segment was ready, as a fraction of the whole generation."""
+    segments: list[float] = []
+    total, _ = _request(bench, case, case.speech, segments)
+    fraction = segments[0] / total
+    return {case.key: fraction}, f"{fraction:.0%} of the generation ({segments[0]:.1f} s of {total:.1f} s)"
+
+
+def request_seconds(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    seconds, result = _request(bench, case, case.speech)
+    return {case.key: seconds}, f"{seconds:.2f} s ({result.width}x{result.height}, {result.frames} frames)"
+
+
+def detector_alone(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """The config's face detector alone on the face's first frames at the size they are searched at, in batches as
+    the pipeline does."""
+    config = bench.config(case)
+    detector = detect.get_detector(config, bench.device)
+    source = open_face(bench.inputs.face(case.face), config.output_size, config.max_image_pixels, config.still_fps)
+    scale = detect.detection_scale(source.width, source.height, False)
+    size = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
+    decoded = list(itertools.islice(iter_video_frames(source, *size, config.subprocess_timeout), case.frames))
+    detector.detect(decoded[:detect.DETECT_BATCH])  # warm-up
+    started = time.perf_counter()
+    for first in range(0, len(decoded), detect.DETECT_BATCH):
+        detector.detect(decoded[first:first + detect.DETECT_BATCH])
+    ms = 1000 * (time.perf_counter() - started) / len(decoded)
+    return {case.key: ms}, f"{ms:.1f} ms"
+
+
+def peak_rss(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """Peak RSS while making one video, in a fresh process so earlier cases leave nothing behind."""
+    context = multiprocessing.get_context("spawn")
+    answer = context.Queue()
+    with tempfile.TemporaryDirectory(prefix="lipsync-bench-") as folder:
+        worker = context.Process(target=_measure_rss, args=(
+            str(bench.inputs.face(case.face)), str(bench.inputs.speech(case.speech)), bench.config(case),
+            str(Path(folder) / "out.mp4"), answer))
+        worker.start()
+        worker.join(timeout=RSS_TIMEOUT)
+    if worker.exitcode != 0:
+        raise RuntimeError(f"the memory measurement process failed (exit code {worker.exitcode})")
+    mb = answer.get(timeout=5)
+    return {case.key: mb}, f"{mb:.0f} MB"
+
+
+def _current_rss() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _measure_rss(face_path: str, speech: str, config: LipSyncConfig, out: str, answer) -> None:
+    """In a fresh process: load the models, then sample RSS while one video is made."""
+    load_models(config)  # to be lipsync.models.load(config), the one warm-up, when it lands
+    peak, running = [_current_rss()], threading.Event()
+    running.set()
+
+    def sample() -> None:
+        while running.is_set():
+            peak[0] = max(peak[0], _current_rss())
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    generate(face_path, out, audio_path=speech, config=config)
+    running.clear()
+    sampler.join()
+    answer.put(peak[0] / 2**20)
+
+
+# ---------------------------------------------------------------- the generator alone
+
+def model_fps(model: torch.nn.Module, device: str, size: int, batches: int,
+              dtype: torch.dtype = torch.float32) -> float:
+    """Frames per second of the generator alone, on inputs already in memory, in the model's own dtype."""
+    mel = torch.randn(size, 1, 80, 16, device=device, dtype=dtype)
+    faces = torch.rand(size, 6, 96, 96, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        model(mel, faces)  # warm-up
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        for _ in range(batches):
+            out = model(mel, faces)
+        out.float().cpu()
+    return size * batches / (time.perf_counter() - started)
+
+
+def precisions(device: str) -> list[str]:
+    """The precisions this hardware runs natively."""
+    if device == "cuda":
+        return ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
+    return ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({os.cpu_count()} cores{', native bf16' if cpu_has_native_bf16() else ''})"
