@@ -14,10 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import options
-from .batch_jobs import MAX_PROBLEMS_SHOWN, OPTION_NAMES, BatchRefused, Job, as_cell, read_jobs
-from .batch_manifest import MANIFEST, already_done, append, output_is_complete, read_manifest
-from .batch_runners import (LOCAL_RAY, RAY_INSTALL, RowWorker, import_ray, run_here, run_in_processes, run_job,
-                            run_on_ray)
+from .batch_jobs import MAX_PROBLEMS_SHOWN, BatchRefused, Job, as_cell, read_jobs
+from .batch_manifest import (
+    MANIFEST,
+    already_done,
+    append,
+    output_is_complete,
+    read_manifest,
+)
+from .batch_runners import (
+    LOCAL_RAY,
+    RAY_INSTALL,
+    RowWorker,
+    import_ray,
+    run_here,
+    run_in_processes,
+    run_job,
+    run_on_ray,
+)
 from .config import LipSyncConfig
 from .errors import LipSyncError
 
@@ -127,19 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run on Ray: alone, a Ray started on this machine; else the cluster's address")
     parser.add_argument("--ray-cpus", type=int, help="CPUs of the Ray that --ray alone starts (default: all)")
     defaults = parser.add_argument_group("defaults for every row (a column of the same name overrides them)")
-    # The options' flags: to be made from the options' one declaration when it lands.
-    for name in OPTION_NAMES:
-        four = name in options.FOUR_NUMBERS
-        default = getattr(options.DEFAULTS, name)
-        defaults.add_argument("--" + name.replace("_", "-"), dest=name, metavar="VALUE", nargs="+" if four else None,
-                              help=f"(default: {(options.as_text(default) or None) if four else default})")
+    options.add_flags(defaults)
     return parser
 
 
 def _defaults(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LipSyncConfig:
-    given = {name: as_cell(getattr(args, name)) for name in OPTION_NAMES if getattr(args, name) is not None}
     try:
-        return options.to_config(given)
+        return options.to_config({name: as_cell(value) for name, value in options.flag_values(args).items()})
     except LipSyncError as exc:
         parser.error(str(exc))
 

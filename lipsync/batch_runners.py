@@ -85,10 +85,10 @@ def _temp_output(final: Path) -> Path:
 def warm_up_problem(defaults: LipSyncConfig) -> str | None:
     """Load the models the rows' default settings need, once per process: None when they load, else why not.
     A row with settings of its own loads what they need when it runs."""
-    from . import pipeline
+    from . import models
 
     try:
-        pipeline.load_models(defaults)  # to be lipsync.models.warm_up(defaults), the one warm-up, when it lands
+        models.load(defaults)
     except LipSyncError as exc:
         return str(exc)
     return None

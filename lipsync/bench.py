@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoints, testing
+from . import checkpoints, models, runtime, testing
 from .bench_cases import DERIVED, cases
-from .bench_measure import Bench, device_name, model_fps, precisions, run_case
+from .bench_measure import Bench, model_fps, run_case
 from .bench_media import EXAMPLES, Inputs, find_media
 from .config import DETECTORS, DEVICES, LipSyncConfig
-from .inference import DTYPES, batch_size, resolve_device, resolve_precision
 from .model import Wav2Lip
+from .runtime import DTYPES, device_name, native_precisions
 
 QUICK_SPEECH_SECONDS, SPEECH_SECONDS = 5.0, 10.0
 QUICK_BATCHES, BATCHES = 4, 8  # batches per measure of the generator alone
@@ -76,15 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         # Restoration off unless a case turns it on, so every ratio compares the same work.
         base = LipSyncConfig(detector=args.detector, align_roll=args.align_roll, keep_silence=False,
                              checkpoint_dir=ckpt, device=args.device, enhance="none")
-        device = resolve_device(base)
-        precision = resolve_precision(base, device)
-        bench = Bench(base, device, precision, batch_size(base, device), QUICK_BATCHES if args.quick else BATCHES,
+        resolved = runtime.resolve(base)
+        device, precision = resolved.device, resolved.precision
+        bench = Bench(base, device, precision, resolved.batch_size, QUICK_BATCHES if args.quick else BATCHES,
                       QUICK_SPEECH_SECONDS if args.quick else SPEECH_SECONDS, args.quick,
                       Inputs(find_media(args.media, folder), folder), folder,
-                      checkpoints.load_generator(base.checkpoint, device, ckpt, DTYPES[precision]))
+                      models.load_generator(base.checkpoint, resolved.checkpoints, device, resolved.dtype))
         figures = {"device": device, "device_name": device_name(device), "batch_size": bench.batch_size,
                    "precision": precision, "speech_seconds": bench.speech_seconds}
-        figures.update(_generators_alone(bench, ckpt, table))
+        figures.update(_generators_alone(bench, resolved, table))
         bench.generator_runs.append(figures["model_fps"])
         for case in cases(bench):
             measured, text = run_case(bench, case)
@@ -102,15 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _generators_alone(bench: Bench, ckpt: str, table: Table) -> dict[str, float]:
+def _generators_alone(bench: Bench, resolved: runtime.Runtime, table: Table) -> dict[str, float]:
     """The released generator as is, then folded and channels_last at each precision the hardware runs natively;
     model_fps: the one of the run's precision, which every case is set against."""
     plain = Wav2Lip().to(bench.device).eval()
-    plain.load_state_dict(checkpoints.wav2lip_state_dict(Path(ckpt) / "wav2lip_gan.pth"))
+    plain.load_state_dict(checkpoints.wav2lip_state_dict(checkpoints.resolve(bench.base.checkpoint,
+                                                                             resolved.checkpoints)))
     figures = {"plain_model_fps": model_fps(plain, bench.device, bench.batch_size, bench.batches)}
     table.show("generator alone, plain fp32", f"{figures['plain_model_fps']:.1f} frames/s")
-    for name in precisions(bench.device):
-        fast = checkpoints.load_generator(bench.base.checkpoint, bench.device, ckpt, DTYPES[name])
+    for name in native_precisions(bench.device):
+        fast = models.load_generator(bench.base.checkpoint, resolved.checkpoints, bench.device, DTYPES[name])
         fps = figures[f"model_fps_{name}"] = model_fps(fast, bench.device, bench.batch_size, bench.batches,
                                                         DTYPES[name])
         table.show(f"generator alone, folded BN + channels_last, {name}", f"{fps:.1f} frames/s")

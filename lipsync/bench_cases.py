@@ -3,8 +3,16 @@ figures derived from them. Each case is one record; bench_measure says what its 
 
 from __future__ import annotations
 
-from .bench_measure import (Bench, Case, Derived, detector_alone, end_to_end, first_segment, peak_rss,
-                            request_seconds)
+from .bench_measure import (
+    Bench,
+    Case,
+    Derived,
+    detector_alone,
+    end_to_end,
+    first_segment,
+    peak_rss,
+    request_seconds,
+)
 
 # The ratios to the generator alone the two cases with a target should reach (issue 11).
 STILL_TARGET = 1.0

@@ -16,11 +16,11 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from . import detect
+from . import detect, models, runtime
 from .bench_media import Inputs
 from .config import LipSyncConfig
-from .inference import DTYPES, cpu_has_native_bf16
-from .pipeline import Result, generate, load_models
+from .pipeline import Result, generate
+from .runtime import DTYPES
 from .video import iter_video_frames, open_face
 
 PAIRS = 3  # a case with a target is timed in this many (generator, end to end) pairs
@@ -85,10 +85,10 @@ def run_case(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     """The case's untimed warm-up if it has one, then its measure (and the detection passes when it asks)."""
     if case.warm_up:
         _request(bench, case, case.warm_up)
-    passes = detect.cache_info().misses
+    passes = detect.CACHE.misses
     figures, text = case.measure(bench, case)
     if case.detections_key:
-        figures[case.detections_key] = detect.cache_info().misses - passes
+        figures[case.detections_key] = detect.CACHE.misses - passes
         text += f"; detection passes on its repeated requests: {figures[case.detections_key]}"
     return figures, text
 
@@ -97,7 +97,7 @@ def _request(bench: Bench, case: Case, speech: float, segments: list[float] | No
     """One request of the case with `speech` seconds of speech: its seconds and its result. segments: the seconds
     after the start at which each preview segment was ready are appended to it."""
     if case.fresh:
-        detect.clear_cache()
+        detect.CACHE.clear()
     on_segment = None if segments is None else lambda path: segments.append(time.perf_counter() - started)
     started = time.perf_counter()
     result = generate(bench.inputs.face(case.face), bench.folder / "bench.mp4",
@@ -148,7 +148,8 @@ def detector_alone(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     """The config's face detector alone on the face's first frames at the size they are searched at, in batches as
     the pipeline does."""
     config = bench.config(case)
-    detector = detect.get_detector(config, bench.device)
+    resolved = runtime.resolve(config)
+    detector = models.load_detector(config.detector, resolved.checkpoints, bench.device, resolved.detector_dtype)
     source = open_face(bench.inputs.face(case.face), config.output_size, config.max_image_pixels, config.still_fps)
     scale = detect.detection_scale(source.width, source.height, False)
     size = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
@@ -184,7 +185,7 @@ def _current_rss() -> int:
 
 def _measure_rss(face_path: str, speech: str, config: LipSyncConfig, out: str, answer) -> None:
     """In a fresh process: load the models, then sample RSS while one video is made."""
-    load_models(config)  # to be lipsync.models.load(config), the one warm-up, when it lands
+    models.load(config)
     peak, running = [_current_rss()], threading.Event()
     running.set()
 
@@ -219,14 +220,4 @@ def model_fps(model: torch.nn.Module, device: str, size: int, batches: int,
     return size * batches / (time.perf_counter() - started)
 
 
-def precisions(device: str) -> list[str]:
-    """The precisions this hardware runs natively."""
-    if device == "cuda":
-        return ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
-    return ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
 
-
-def device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name(0)
-    return f"CPU ({os.cpu_count()} cores{', native bf16' if cpu_has_native_bf16() else ''})"

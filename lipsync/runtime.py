@@ -78,6 +78,12 @@ def native_precisions(device: str) -> list[str]:
     return ["fp32"] + (["bf16"] if cpu_has_native_bf16() else [])
 
 
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({os.cpu_count()} cores{', native bf16' if cpu_has_native_bf16() else ''})"
+
+
 def resolve(config: LipSyncConfig) -> Runtime:
     device = _device(config.device)
     precision = _precision(config.precision, device)
