@@ -13,6 +13,7 @@ from .errors import LipSyncError
 
 COMMANDS = {  # python -m lipsync COMMAND …: the commands other than making one video
     "batch": "make one video per row of a CSV or JSON Lines list (python -m lipsync batch --help)",
+    "score": "score a video's lip sync: LSE-D, LSE-C and the audio offset (python -m lipsync score --help)",
 }
 
 
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import batch
 
         return batch.main(argv[1:])
+    if argv[:1] == ["score"]:  # python -m lipsync score VIDEO [--audio AUDIO] [--json] …
+        from . import score_command
+
+        return score_command.main(argv[1:])
     args = build_parser().parse_args(argv)
     hf_logging.set_verbosity_error()  # its retry chatter; failures come as one line
     bar = ProgressBar()
@@ -87,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: gTTS was unavailable ({result.tts_fallback_reason}); used espeak-ng.", file=sys.stderr)
     print(f"{result.path}: {result.duration:.2f} s, {result.frames} frames at {result.fps:.2f} fps, "
           f"{result.width}x{result.height}, made in {result.seconds:.1f} s")
+    if result.score is not None:
+        print(f"lip sync: {result.score.summary()}")
     return 0
 
 

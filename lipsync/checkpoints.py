@@ -48,9 +48,17 @@ REGISTRY: dict[str, CheckpointSpec] = {
         # The GitHub release asset of GFPGAN v1.3.0, as mirrored on the Hub (same sha256 in several mirrors).
         CheckpointSpec("gfpgan_v1.4", "th2w33knd/GFPGANv1.4", "GFPGANv1.4.pth",
                        "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad", 348_632_874),
+        # SyncNet, the lip-sync scorer: a plain torch.save'd state dict, kept locally under its own name.
+        CheckpointSpec("syncnet_v2", "ByteDance/LatentSync-1.5", "auxiliary/syncnet_v2.model",
+                       "961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442", 54_573_114,
+                       local_file="syncnet_v2.model"),
     )
 }
 ENHANCER = "gfpgan_v1.4"
+SCORER = "syncnet_v2"
+# The released SyncNet file was saved before BatchNorm counted its batches (its size says so): such counters are
+# no weights, so a re-saved copy that has them is accepted, and they are left out of the comparison.
+BATCH_COUNTER = "num_batches_tracked"
 
 _lock = threading.Lock()
 _verified: dict[str, str] = {}
@@ -225,3 +233,11 @@ def gfpgan_state_dict(path: Path) -> dict:
     if not isinstance(weights, dict):
         raise CheckpointError(f"{path.name} is not a GFPGAN checkpoint: it holds no params_ema or params weights.")
     return weights
+
+
+def syncnet_state_dict(path: Path) -> dict:
+    """SyncNet's weights from a plain state dict, without BatchNorm's batch counters (see BATCH_COUNTER)."""
+    raw = _torch_load(path)
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path.name} is not a SyncNet checkpoint: it holds no dictionary of weights.")
+    return {key: value for key, value in raw.items() if not key.endswith(BATCH_COUNTER)}

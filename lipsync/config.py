@@ -78,6 +78,10 @@ class LipSyncConfig:
     batch_size: int = option(0, help="frames per model call (0: chosen for the device)", words="The batch size")
     device: str = option("auto", help="where the models run", choices=(("auto", "Automatic"), ("cpu", "CPU"),
                                                                         ("cuda", "GPU (CUDA)")))
+    score: str = option(
+        "auto", help="score the result's lip sync with SyncNet (LSE-D, LSE-C, offset); auto: on a GPU only, where it "
+                     "costs little", label="Lip-sync score",
+        choices=(("auto", "Automatic (on a GPU only)"), ("on", "On"), ("off", "Off")))
     still_fps: float = 25.0
     # Limits for public use: whoever serves sets them, not a request.
     max_audio_seconds: float = 120.0

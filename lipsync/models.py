@@ -1,5 +1,5 @@
-"""The models a request needs, loaded once per process into one cache: the generator, the face detector and the
-face enhancer, each for a resolved runtime."""
+"""The models a request needs, loaded once per process into one cache: the generator, the face detector, the
+face enhancer and the lip-sync scorer, each for a resolved runtime."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from . import checkpoints
 from .config import LipSyncConfig
 from .detectors import Detector, HaarDetector, S3FDDetector
 from .enhance import FaceEnhancer
+from .errors import CheckpointError
 from .gfpgan import GFPGAN
 from .inference import MouthGenerator
 from .model import Wav2Lip
 from .runtime import CheckpointFolder, Runtime, resolve
+from .syncnet import SyncNet, weights_of
 
 T = TypeVar("T")
 _lock = threading.RLock()  # held while a model is built: a second request for it waits and then shares it
@@ -29,6 +31,7 @@ class Models:
     generator: MouthGenerator
     detector: Detector | None  # None with a fixed face box
     enhancer: FaceEnhancer | None  # None unless the runtime enhances faces
+    scorer: SyncNet | None = None  # None unless the runtime scores the result and (for auto) its file is at hand
 
 
 def _cached(key: tuple, build: Callable[[], T]) -> T:
@@ -47,7 +50,20 @@ def load(config: LipSyncConfig, runtime: Runtime | None = None) -> Models:
                 if config.box is None else None)
     enhancer = (load_enhancer(runtime.checkpoints, runtime.device, runtime.restorer_dtype)
                 if runtime.enhance else None)
-    return Models(MouthGenerator(model, runtime), detector, enhancer)
+    return Models(MouthGenerator(model, runtime), detector, enhancer, scorer=_scorer(config, runtime))
+
+
+def _scorer(config: LipSyncConfig, runtime: Runtime) -> SyncNet | None:
+    """score=on: SyncNet, or the checkpoint's error; auto: SyncNet where its file can be had, else none, since a
+    generation that did not ask for a score is never stopped by the scorer's file."""
+    if not runtime.score:
+        return None
+    try:
+        return load_syncnet(runtime.checkpoints, runtime.device, runtime.score_dtype)
+    except CheckpointError:
+        if config.score == "on":
+            raise
+        return None
 
 
 def load_generator(name: str, folder: CheckpointFolder, device: str = "cpu",
@@ -92,3 +108,17 @@ def load_enhancer(folder: CheckpointFolder, device: str = "cpu", dtype: torch.dt
         return FaceEnhancer(net.eval().to(device, dtype).channels_last())
 
     return _cached(("enhancer", str(path), device, dtype), build)
+
+
+def load_syncnet(folder: CheckpointFolder, device: str = "cpu", dtype: torch.dtype = torch.float32) -> SyncNet:
+    """SyncNet from syncnet_v2.model, checked name by name and shape by shape, its lip tower folded for inference."""
+    path = checkpoints.resolve(checkpoints.SCORER, folder)
+
+    def build() -> SyncNet:
+        model = SyncNet()
+        weights = checkpoints.syncnet_state_dict(path)
+        checkpoints.check_state_dict(weights, weights_of(model), path.name)
+        model.load_state_dict(weights, strict=False)  # strict but for the batch counters, left out just above
+        return model.eval().fold_time().to(device, dtype)
+
+    return _cached(("syncnet", str(path), device, dtype), build)

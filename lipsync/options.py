@@ -71,11 +71,12 @@ def four_numbers(value: str | Sequence[int], what: str, example: Sequence[int]) 
     return numbers
 
 
-def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """A flag per setting, the same spellings in every command: `--name VALUE`; a true/false setting also as a bare
-    `--name` and `--no-name`. Every flag defaults to None (the config's default) and its value is read by
-    to_config, so the CLIs refuse a bad value in the same words as the app."""
-    for name, declared in OPTIONS.items():
+def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, names: Sequence[str] = NAMES) -> None:
+    """A flag per setting (each of `names`), the same spellings in every command: `--name VALUE`; a true/false
+    setting also as a bare `--name` and `--no-name`. Every flag defaults to None (the config's default) and its value
+    is read by to_config, so the CLIs refuse a bad value in the same words as the app."""
+    for name in names:
+        declared = OPTIONS[name]
         flag = "--" + name.replace("_", "-")
         default = getattr(DEFAULTS, name)
         shown = as_text(default) if name in FOUR_NUMBERS else str(default).lower()
@@ -101,9 +102,9 @@ def _flag_short_side(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def flag_values(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings given on a command line made by add_flags (None where a flag was not given)."""
-    return {name: getattr(args, name) for name in NAMES}
+def flag_values(args: argparse.Namespace, names: Sequence[str] = NAMES) -> dict[str, Any]:
+    """The settings given on a command line made by add_flags with these names (None where a flag was not given)."""
+    return {name: getattr(args, name) for name in names}
 
 
 def _empty(value: Any) -> bool:

@@ -14,12 +14,14 @@ from typing import Iterator
 
 import numpy as np
 
-from . import audio, detect, encode, media, models, output, render, runtime, track, tts, video
+from . import audio, detect, encode, media, models, output, render, runtime, stream, sync_media, track, tts, video
 from .config import LipSyncConfig
 from .detectors import Detector
 from .errors import AudioError, FaceError, LipSyncError
 from .geometry import FaceBox
 from .progress import STAGES, ProgressFn, Stage, report
+from .sync_score import SyncScore
+from .syncnet import SyncNet
 
 __all__ = ["generate", "estimate_frames", "find_faces", "Result", "Stage", "STAGES", "ProgressFn", "work_dir"]
 WORK_DIR_PREFIX = "lipsync-"
@@ -37,6 +39,7 @@ class Result:
     tts_engine: str | None
     tts_fallback_reason: str | None
     seconds: float  # wall time of the whole request
+    score: SyncScore | None = None  # the written MP4's lip sync, where the request's score option had it scored
 
 
 @contextmanager
@@ -82,7 +85,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         source = video.open_face(face_path, config.output_size, config.max_image_pixels, config.still_fps)
         fps = float(source.fps)
         n_out = audio.frame_count(speech.duration, fps)
-        plan = _plan(source, n_out, loaded.detector, config, resolved, progress)
+        found, plan = _plan(source, n_out, loaded.detector, config, resolved, progress)
         speech_weights = (audio.speech_weights(speech.samples, fps, n_out) if config.keep_silence
                           else np.ones(n_out, np.float32))
         request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), speech_weights, config,
@@ -90,10 +93,11 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         encoded = work / "out.mp4"
         synced = render.render(request, loaded.generator, loaded.enhancer, encoded, progress, on_segment)
         report(progress, Stage.ENCODE, 1.0)
+        score = _score(encoded, source, found, n_out, loaded.scorer, config, work)
         output.place_output(encoded, out_path)
     return Result(out_path, speech.duration, n_out, fps, source.width, source.height, synced,
                   spoken.engine if spoken else None, spoken.fallback_reason if spoken else None,
-                  time.perf_counter() - started)
+                  time.perf_counter() - started, score=score)
 
 
 SPOKEN_CHARS_PER_SECOND = {False: 14.0, True: 9.0}  # rough speaking rate of gTTS / espeak-ng, normal and slow
@@ -180,17 +184,33 @@ def _detections(source: video.FaceInput, needed: int, detector: Detector | None,
 
 
 def _plan(source: video.FaceInput, n_out: int, detector: Detector | None, config: LipSyncConfig,
-          resolved: runtime.Runtime, progress: ProgressFn | None) -> list[list[FaceBox]]:
-    """Boxes to sync per source frame. Only the frames the speech needs are decoded: the plan is shorter than
-    n_out only when the whole video is, and then its length is the video's frame count."""
+          resolved: runtime.Runtime, progress: ProgressFn | None
+          ) -> tuple[list[list[FaceBox]], list[list[FaceBox]]]:
+    """The faces found and the boxes to sync, per source frame. Only the frames the speech needs are decoded: the
+    plan is shorter than n_out only when the whole video is, and then its length is the video's frame count."""
     report(progress, Stage.DETECT, 0.0)
     found = _detections(source, n_out, detector, config, resolved, progress)
     report(progress, Stage.DETECT, 1.0)
     if config.box is not None:
-        return found
+        return found, found
     fps = float(source.fps)
 
     def where(n: int) -> str:
         return "the image" if source.is_still else f"any of the {n} frames (0–{n / fps:.1f} s)"
 
-    return track.plan_faces(found, config, fps, source.width, source.height, where)
+    return found, track.plan_faces(found, config, fps, source.width, source.height, where)
+
+
+def _score(encoded: Path, source: video.FaceInput, found: list[list[FaceBox]], n_out: int,
+           scorer: SyncNet | None, config: LipSyncConfig, work: Path) -> SyncScore | None:
+    """The lip sync of the MP4 as written (decoded as a player decodes it), with the face followed through the
+    detections already made, unpadded, in each output frame; none without a scorer or for a result too short to
+    score."""
+    fps = float(source.fps)
+    if scorer is None or n_out / fps < sync_media.MIN_SCORED_SECONDS:
+        return None
+    faces = sync_media.face_track(found, fps, f"'{source.path.name}'", config.face_index)
+    boxes = [faces[0 if source.is_still else stream.ping_pong(index, len(faces))] for index in range(n_out)]
+    folder = work / "score"  # apart from the request's own decoded speech
+    folder.mkdir()
+    return sync_media.score_video(encoded, config=config, model=scorer, boxes=boxes, boxes_fps=fps, work=folder)

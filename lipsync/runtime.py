@@ -1,5 +1,5 @@
 """What a request runs on, resolved once from its config: the device, each model's precision, the batch size,
-whether faces are enhanced, and where checkpoints come from. The only module that asks torch about the hardware."""
+whether faces are enhanced, whether the result's lip sync is scored, and where checkpoints come from. The only module that asks torch about the hardware."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_BATCH = 16
 GPU_BATCH_PER_GIB = 4  # frames per GiB of GPU memory, within GPU_BATCH_RANGE
 GPU_BATCH_RANGE = (32, 256)
+# Whether score=auto scores, per device: on where scoring costs at most 15 % of the generation as the bench measures
+# it. On the CPU it costs more than the generation itself (README, "Lip-sync score"): off. On CUDA it is not
+# measured yet: on, expecting SyncNet (far smaller than the generator) to fit; the bench's CUDA run is to confirm it.
+AUTO_SCORES = {"cpu": False, "cuda": True}
 
 
 def _one_thread_after_fork() -> None:
@@ -55,6 +59,8 @@ class Runtime:
     batch_size: int
     enhance: bool  # whether generated faces are restored with GFPGAN
     checkpoints: CheckpointFolder
+    score: bool = False  # whether the result's lip sync is scored with SyncNet
+    score_dtype: torch.dtype = torch.float32  # SyncNet's precision
 
     @property
     def dtype(self) -> torch.dtype:
@@ -89,7 +95,8 @@ def resolve(config: LipSyncConfig) -> Runtime:
     precision = _precision(config.precision, device)
     return Runtime(device, precision, _restorer_dtype(precision, device), _detector_dtype(config, device),
                    _batch_size(config.batch_size, device), _enhances(config.enhance, device),
-                   CheckpointFolder.of(config.checkpoint_dir))
+                   CheckpointFolder.of(config.checkpoint_dir), score=_scores(config.score, device),
+                   score_dtype=_score_dtype(config.precision, precision))
 
 
 def _device(asked: str) -> str:
@@ -145,3 +152,14 @@ def _batch_size(asked: int, device: str) -> int:
 def _enhances(asked: str, device: str) -> bool:
     """auto enhances on CUDA only, where it costs milliseconds rather than seconds a face."""
     return asked == "gfpgan" or (asked == "auto" and device == "cuda")
+
+
+def _scores(asked: str, device: str) -> bool:
+    return asked == "on" or (asked == "auto" and AUTO_SCORES[device])
+
+
+def _score_dtype(asked: str, precision: str) -> torch.dtype:
+    """fp32 unless a reduced precision is asked for by name: on a CPU with native bf16, bf16 moved LSE-D by 0.16 on
+    the shared talking head (random weights), past the 0.05 the scores may move; CUDA's fp16 and bf16 are not
+    measured yet, so auto stays fp32 there too."""
+    return torch.float32 if asked == "auto" else DTYPES[precision]

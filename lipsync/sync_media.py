@@ -4,6 +4,7 @@ followed through it, and the crops the SyncNet evaluation cuts. Entries: `score_
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import tempfile
@@ -14,13 +15,13 @@ from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
-import torch
 
-from . import audio, detect, syncnet, track, video
+from . import audio, detect, models, runtime, track, video
 from .config import LipSyncConfig
+from .detectors import Detector
 from .errors import AudioError, FaceError, NoFaceError
 from .geometry import FaceBox
-from .inference import DTYPES, resolve_device, resolve_precision
+from .syncnet import SyncNet
 from .sync_score import (FPS, SAMPLES_PER_FRAME, VIDEO_WINDOW, SyncScore, audio_embeddings, median_filter,
                          mfcc_windows, sync_scores, usable_windows, video_embeddings)
 
@@ -29,6 +30,8 @@ CROP_SIZE = 224
 CROP_PAD_GREY = 110  # what the crop shows beyond the frame's edges
 TRACK_MEDIAN = 13  # frames the crop's size and centre are median-filtered over
 MIN_FRAMES = VIDEO_WINDOW + 1  # the last 5 frames start no window
+# A generation's result this long is scored: one frame more than the least, as decoding at 25 fps may drop one.
+MIN_SCORED_SECONDS = (MIN_FRAMES + 1) / FPS
 
 
 def face_track(found: list[list[FaceBox]], fps: float, what: str, face_index: int = 0) -> list[FaceBox]:
@@ -86,7 +89,7 @@ def _check_speech(samples: int) -> None:
 
 
 def embed(frames: Iterable[np.ndarray], boxes: list[FaceBox], samples: np.ndarray,
-          model: syncnet.SyncNet) -> tuple[np.ndarray, np.ndarray]:
+          model: SyncNet) -> tuple[np.ndarray, np.ndarray]:
     """Video and audio embeddings, window i of each for frame i: (N, 1024) float32 both. `frames` are BGR at
     25 fps (a stream is fine: it is read once), `boxes` the face in each, `samples` 16 kHz mono in [-1, 1]."""
     _check_frames(len(boxes), "The video")
@@ -99,17 +102,9 @@ def embed(frames: Iterable[np.ndarray], boxes: list[FaceBox], samples: np.ndarra
 
 
 def score_frames(frames: Iterable[np.ndarray], boxes: list[FaceBox], samples: np.ndarray,
-                 model: syncnet.SyncNet) -> SyncScore:
+                 model: SyncNet) -> SyncScore:
     """LSE-D, LSE-C and the offset of BGR frames at 25 fps with a face box in each, against 16 kHz speech."""
     return sync_scores(*embed(frames, boxes, samples, model))
-
-
-def score_dtype(config: LipSyncConfig, device: str) -> torch.dtype:
-    """fp32 unless bf16 or fp16 is asked for by name: auto stays fp32, because bf16 on a CPU with native bf16
-    moved LSE-D by 0.16 (0.25 %) on the shared talking head (random weights), past the 0.05 allowed."""
-    if config.precision == "auto":
-        return torch.float32
-    return DTYPES[resolve_precision(config, device)]
 
 
 @contextmanager
@@ -129,8 +124,8 @@ def boxes_at_25fps(boxes: list[FaceBox], fps: float) -> list[FaceBox]:
 
 
 def score_video(video_path: str | os.PathLike, audio_path: str | os.PathLike | None = None, *,
-                config: LipSyncConfig = LipSyncConfig(), model: syncnet.SyncNet | None = None,
-                detector: detect.Detector | None = None, boxes: list[FaceBox] | None = None,
+                config: LipSyncConfig = LipSyncConfig(), model: SyncNet | None = None,
+                detector: Detector | None = None, boxes: list[FaceBox] | None = None,
                 boxes_fps: float | None = None, work: str | os.PathLike | None = None) -> SyncScore:
     """The lip-sync scores of a video file against its own sound, or against the recording at audio_path.
     The video is decoded at 25 fps (other rates resampled by ffmpeg), the sound at 16 kHz mono. The face is
@@ -139,9 +134,13 @@ def score_video(video_path: str | os.PathLike, audio_path: str | os.PathLike | N
     path = Path(video_path)
     if not path.is_file():
         raise FaceError(f"The video '{path.name}' does not exist.")
-    device = resolve_device(config)
-    if model is None:  # before any slow work, so a missing checkpoint fails at once
-        model = syncnet.get_syncnet(config.checkpoint_dir, device, score_dtype(config, device))
+    if model is None or (boxes is None and detector is None):  # before any slow work: a missing file fails at once
+        resolved = runtime.resolve(config)
+        if model is None:
+            model = models.load_syncnet(resolved.checkpoints, resolved.device, resolved.score_dtype)
+        if boxes is None and detector is None:
+            detector = models.load_detector(config.detector, resolved.checkpoints, resolved.device,
+                                            resolved.detector_dtype)
     source = video.open_face(path, config.output_size, config.max_image_pixels, config.still_fps)
     if source.is_still:
         raise FaceError(f"'{path.name}' is a still image; lip sync is scored on a video of at least "
@@ -150,8 +149,8 @@ def score_video(video_path: str | os.PathLike, audio_path: str | os.PathLike | N
     with _work_folder(work) as folder:
         samples = audio.load_speech(audio_path or path, folder, config.max_audio_seconds).samples
     _check_speech(len(samples))
-    if boxes is None:
-        boxes = detect_track(at_25fps, detector or detect.get_detector(config, device), config)
+    if boxes is None:  # faces only where there is speech to score them against
+        boxes = detect_track(at_25fps, detector, config, len(samples) // SAMPLES_PER_FRAME)
     else:
         boxes = boxes_at_25fps(boxes, boxes_fps or float(source.fps))
     _check_frames(len(boxes), f"'{path.name}'")
@@ -160,12 +159,15 @@ def score_video(video_path: str | os.PathLike, audio_path: str | os.PathLike | N
         return score_frames(frames, boxes, samples, model)
 
 
-def detect_track(source: video.FaceInput, detector: detect.Detector, config: LipSyncConfig) -> list[FaceBox]:
-    """The largest face's box in every frame, detected on small copies of the frames."""
+def detect_track(source: video.FaceInput, detector: Detector, config: LipSyncConfig,
+                 max_frames: int | None = None) -> list[FaceBox]:
+    """The largest face's box in every frame (the first max_frames, if given), detected on small copies of the
+    frames."""
     scale = detect.detection_scale(source.width, source.height, still=False)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
     frames = video.iter_video_frames(source, *small, config.subprocess_timeout)
     with closing(frames):
-        found = detect.detect_faces(detector, frames, scale, align_roll=False, stride=detect.VIDEO_DETECT_STRIDE)
+        found = detect.detect_faces(detector, itertools.islice(frames, max_frames), scale, align_roll=False,
+                                    stride=detect.VIDEO_DETECT_STRIDE)
     _check_frames(len(found), f"'{source.path.name}'")
     return face_track(found, FPS, f"'{source.path.name}'")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -25,6 +26,9 @@ CONFIDENCE_MEDIAN = 9  # frames the per-frame confidence is median-filtered over
 PCM_SCALE = 32768.0  # the evaluation reads 16-bit PCM as integers; the log-energy coefficient depends on the scale
 VIDEO_BATCH = 16  # windows per forward pass
 AUDIO_BATCH = 128  # the audio tower's layers are small: larger batches run it twice as fast on a CPU
+# Words for LSE-C, from the Wav2Lip paper's LRS2 figures (real videos 7.838, Wav2Lip 7.789): "good" is within about
+# one of real footage, "poor" is well short of it. (lowest LSE-C, word), best first.
+CONFIDENCE_BANDS = ((7.0, "good"), (5.0, "fair"), (-math.inf, "poor"))
 
 
 @dataclass(frozen=True)
@@ -39,14 +43,28 @@ class SyncScore:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
 
+    @property
+    def band(self) -> str:
+        """The confidence in a word: good, fair or poor (CONFIDENCE_BANDS), of the value as shown (one decimal)."""
+        return next(word for lowest, word in CONFIDENCE_BANDS if round(self.lse_c, 1) >= lowest)
+
     def summary(self) -> str:
         """One line for a user, e.g. 'LSE-D 6.42 · LSE-C 7.81 · offset 0 frames (in sync)'."""
+        return f"LSE-D {self.lse_d:.2f} · LSE-C {self.lse_c:.2f} · {self._offset_words()} ({self._timing()})"
+
+    def in_words(self) -> str:
+        """For a status line, e.g. 'lip sync: confidence 7.8 (good) · offset 0 frames'; an offset says which way
+        the sound is off, e.g. '… · offset -3 frames (sound 120 ms late)'."""
+        timing = f" ({self._timing()})" if self.offset else ""
+        return f"lip sync: confidence {self.lse_c:.1f} ({self.band}) · {self._offset_words()}{timing}"
+
+    def _offset_words(self) -> str:
+        return f"offset {self.offset} {'frame' if abs(self.offset) == 1 else 'frames'}"
+
+    def _timing(self) -> str:
         if self.offset == 0:
-            timing = "in sync"
-        else:
-            timing = f"sound {abs(self.offset) * 1000 // FPS} ms {'late' if self.offset < 0 else 'early'}"
-        frames = "frame" if abs(self.offset) == 1 else "frames"
-        return f"LSE-D {self.lse_d:.2f} · LSE-C {self.lse_c:.2f} · offset {self.offset} {frames} ({timing})"
+            return "in sync"
+        return f"sound {abs(self.offset) * 1000 // FPS} ms {'late' if self.offset < 0 else 'early'}"
 
 
 def usable_windows(video_frames: int, audio_samples: int) -> int:

@@ -1,34 +1,15 @@
 """SyncNet (Chung & Zisserman 2016), the network behind the LSE-D / LSE-C lip-sync scores, written so that its
-state dict matches the released syncnet_v2.model name for name; its weights through the checkpoint registry."""
+state dict matches the released syncnet_v2.model name for name. Its file is in the checkpoint registry and it is
+loaded once per process by lipsync.models."""
 
 from __future__ import annotations
-
-import os
-import threading
-from pathlib import Path, PurePosixPath
 
 import torch
 from torch import nn
 
-from . import checkpoints
-from .errors import CheckpointError
+from .checkpoints import BATCH_COUNTER
 
 EMBEDDING = 1024
-# The released file was saved before BatchNorm counted its batches (its size says so): such counters are no
-# weights, so a re-saved copy that has them is accepted, and they are left out of the comparison.
-BATCH_COUNTER = "num_batches_tracked"
-
-
-class NamedFileSpec(checkpoints.CheckpointSpec):
-    """A checkpoint kept locally under the Hub file's own name (syncnet_v2.model), not NAME.pth."""
-
-    @property
-    def local_name(self) -> str:
-        return PurePosixPath(self.filename).name
-
-
-SYNCNET = NamedFileSpec("syncnet_v2", "ByteDance/LatentSync-1.5", "auxiliary/syncnet_v2.model",
-                        "961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442", 54_573_114)
 
 
 def _conv2d(cin: int, cout: int, kernel, padding) -> list[nn.Module]:
@@ -116,60 +97,3 @@ class TimeFoldedTower(nn.Sequential):
 def weights_of(model: SyncNet) -> dict[str, torch.Tensor]:
     """The names and tensors a syncnet_v2.model file holds: the state dict without the batch counters."""
     return {key: value for key, value in model.state_dict().items() if not key.endswith(BATCH_COUNTER)}
-
-
-def syncnet_path(local_dir: str | os.PathLike | None = None) -> Path:
-    """syncnet_v2.model from the checkpoint folder if one is set, else the Hub (sha256-checked)."""
-    return checkpoints.resolve(SYNCNET.name, local_dir, registry={SYNCNET.name: SYNCNET})
-
-
-def load_syncnet(path: str | os.PathLike, device: str = "cpu", dtype: torch.dtype = torch.float32) -> SyncNet:
-    """The network with the weights of a plain torch.save'd state dict, checked name by name and shape by shape."""
-    path = Path(path)
-    raw = checkpoints._torch_load(path)
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{path.name} is not a SyncNet checkpoint: it holds no dictionary of weights.")
-    found = {key: value for key, value in raw.items() if not key.endswith(BATCH_COUNTER)}
-    model = SyncNet()
-    checkpoints.check_state_dict(found, weights_of(model), path.name)
-    model.load_state_dict(found, strict=False)  # strict but for the batch counters, checked just above
-    return model.eval().fold_time().to(device, dtype)
-
-
-_lock = threading.Lock()
-_loaded: dict[tuple[str, str, torch.dtype], SyncNet] = {}
-
-
-def get_syncnet(local_dir: str | os.PathLike | None, device: str, dtype: torch.dtype) -> SyncNet:
-    """The scorer's network, loaded once per process, file, device and dtype."""
-    path = syncnet_path(local_dir)
-    key = (str(path), device, dtype)
-    with _lock:
-        if key not in _loaded:
-            _loaded[key] = load_syncnet(path, device, dtype)
-        return _loaded[key]
-
-
-def write_random_syncnet(folder: str | os.PathLike, seed: int = 0) -> Path:
-    """A random-weight syncnet_v2.model in the released format, for tests and the bench: same compute, scores that
-    mean nothing. Its BatchNorm statistics are measured on random inputs at the real ones' scale (smooth pictures in
-    0–255, MFCC values of about ±10), so activations keep a trained network's scale instead of shrinking layer by
-    layer."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = SyncNet()
-    for module in model.modules():
-        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
-            module.momentum = None  # a plain average over the calibration batch
-    pictures = torch.rand(8, 3, 5, 14, 14, generator=generator) * 255
-    crops = nn.functional.interpolate(pictures, size=(5, 224, 224), mode="trilinear")
-    sounds = torch.randn(64, 1, 13, 20, generator=generator) * 10
-    with torch.no_grad():
-        model.train()
-        model.embed_video(crops)
-        model.embed_audio(sounds)
-    path = folder / SYNCNET.local_name
-    torch.save(weights_of(model), path)
-    return path

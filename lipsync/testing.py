@@ -1,4 +1,4 @@
-"""Random-weight checkpoints of the real architectures (Wav2Lip, S3FD, GFPGAN) in the released files' formats, for
+"""Random-weight checkpoints of the real architectures (Wav2Lip, S3FD, SyncNet, GFPGAN) in the released files' formats, for
 the tests, the bench and anyone trying the tool where the real weights cannot be downloaded."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import torch
 from . import checkpoints
 from .gfpgan import GFPGAN, StyleConv, ToRGB
 from .model import Wav2Lip
+from .syncnet import SyncNet, weights_of
 
 
 def write_random_checkpoints(folder: str | os.PathLike, seed: int = 0) -> Path:
@@ -31,7 +32,33 @@ def write_random_checkpoints(folder: str | os.PathLike, seed: int = 0) -> Path:
         torch.save({"state_dict": weights, "optimizer": {"state": {}, "param_groups": []},
                     "global_step": 0, "global_epoch": 0}, folder / f"{name}.pth")
     torch.save(s3fd().state_dict(), folder / "s3fd.pth")
+    write_random_syncnet(folder, seed)
     return folder
+
+
+def write_random_syncnet(folder: str | os.PathLike, seed: int = 0) -> Path:
+    """A random-weight syncnet_v2.model in the released format (54 MB), for tests and the bench: same compute,
+    scores that mean nothing. Its BatchNorm statistics are measured on random inputs at the real ones' scale
+    (smooth pictures in 0–255, MFCC values of about ±10), so activations keep a trained network's scale instead of
+    shrinking layer by layer."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = SyncNet()
+    for module in model.modules():
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+            module.momentum = None  # a plain average over the calibration batch
+    pictures = torch.rand(8, 3, 5, 14, 14, generator=generator) * 255
+    crops = torch.nn.functional.interpolate(pictures, size=(5, 224, 224), mode="trilinear")
+    sounds = torch.randn(64, 1, 13, 20, generator=generator) * 10
+    with torch.no_grad():
+        model.train()
+        model.embed_video(crops)
+        model.embed_audio(sounds)
+    path = folder / checkpoints.REGISTRY[checkpoints.SCORER].local_name
+    torch.save(weights_of(model), path)
+    return path
 
 
 def write_random_restorer(folder: str | os.PathLike, seed: int = 0) -> Path:

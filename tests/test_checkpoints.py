@@ -18,6 +18,10 @@ def test_registry_pins_the_published_files():
     assert REGISTRY["wav2lip_gan"].sha256.startswith("ca9ab7b7")
     assert REGISTRY["s3fd"].size == 89_843_225
     assert REGISTRY["wav2lip"].repo_id != "camenduru/Wav2Lip"  # that repo's wav2lip.pth is a broken 167 kB file
+    scorer = REGISTRY[checkpoints.SCORER]
+    assert (scorer.repo_id, scorer.filename, scorer.size) == ("ByteDance/LatentSync-1.5", "auxiliary/syncnet_v2.model",
+                                                              54_573_114)
+    assert scorer.sha256.startswith("961e8696") and scorer.local_name == "syncnet_v2.model"
 
 
 def test_random_checkpoint_loads_through_the_real_loader(checkpoint_dir):

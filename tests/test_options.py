@@ -35,6 +35,7 @@ def test_text_values_are_read_as_their_settings():
     ({"face_index": "first"}, "The face number must be a whole number, not 'first'."),
     ({"color_match": "maybe"}, "color_match must be true or false, not 'maybe'."),
     ({"checkpoint": "wav3lip"}, "checkpoint must be one of wav2lip_gan, wav2lip, not 'wav3lip'"),
+    ({"score": "maybe"}, "score must be one of auto, on, off, not 'maybe'"),
     ({"max_audio_seconds": "9999"}, "There is no option called 'max_audio_seconds'"),
 ])
 def test_bad_values_are_refused_in_words(values, message):

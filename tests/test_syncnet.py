@@ -19,9 +19,11 @@ import python_speech_features
 import torch
 
 from conftest import HAAR, PORTRAIT, SPEECH, SPEECH_ONSET, TALKING_HEAD, run
-from lipsync import detect, syncnet, video
+from lipsync import checkpoints, models, syncnet, video
+from lipsync.detectors import HaarDetector
 from lipsync.errors import AudioError, CheckpointError, FaceError, NoFaceError
 from lipsync.geometry import FaceBox
+from lipsync.runtime import CheckpointFolder
 from lipsync.sync_media import boxes_at_25fps, detect_track, embed, score_video
 from lipsync.sync_score import SyncScore, mfcc_windows, sync_scores, usable_windows
 
@@ -52,16 +54,18 @@ class NoDetection:
         raise AssertionError("detection ran")
 
 
+SPEC = checkpoints.REGISTRY[checkpoints.SCORER]
+
+
 @pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("syncnet")
-    syncnet.write_random_syncnet(folder)
-    return folder
+def weights_dir(checkpoint_dir) -> Path:
+    """The session's random checkpoints, syncnet_v2.model among them."""
+    return checkpoint_dir
 
 
 @pytest.fixture(scope="module")
 def model(weights_dir) -> syncnet.SyncNet:
-    return syncnet.load_syncnet(weights_dir / "syncnet_v2.model")
+    return models.load_syncnet(CheckpointFolder(weights_dir))
 
 
 def _pcm(seconds: float, start: float = SPEECH_ONSET) -> np.ndarray:
@@ -93,8 +97,8 @@ def test_state_dict_matches_the_facts_table(weights_dir):
     assert {name: tuple(t.shape) for name, t in written.items()} == expected  # a plain state dict, same names
     # The released file's size leaves room for these tensors and their pickle, no more: 12 kB for 88 entries.
     data = sum(4 * math.prod(shape) for shape in expected.values())
-    assert 0 < syncnet.SYNCNET.size - data < 16_000
-    assert syncnet.SYNCNET.local_name == "syncnet_v2.model"
+    assert 0 < SPEC.size - data < 16_000
+    assert SPEC.local_name == "syncnet_v2.model"
 
 
 def test_towers_give_1024_vectors_and_the_folded_lip_tower_computes_the_same(weights_dir, model):
@@ -121,26 +125,28 @@ def test_loader_refuses_a_missing_key(weights_dir, tmp_path):
     path = _save_edited(weights_dir, tmp_path, lambda w: w.pop("netcnnlip.18.weight"))
     with pytest.raises(CheckpointError, match=r"syncnet_v2\.model is not a matching checkpoint: "
                                               r"key 'netcnnlip\.18\.weight' is missing"):
-        syncnet.load_syncnet(path)
+        models.load_syncnet(CheckpointFolder(path.parent))
 
 
 def test_loader_refuses_a_misshapen_key(weights_dir, tmp_path):
     path = _save_edited(weights_dir, tmp_path, lambda w: w.update({"netfcaud.3.weight": torch.zeros(512, 512)}))
     with pytest.raises(CheckpointError, match=r"'netfcaud\.3\.weight' has shape \(512, 512\), expected \(1024, 512\)"):
-        syncnet.load_syncnet(path)
+        models.load_syncnet(CheckpointFolder(path.parent))
 
 
 def test_loader_takes_a_copy_resaved_with_batch_counters(weights_dir, tmp_path):
     counters = {f"netcnnaud.{i}.num_batches_tracked": torch.tensor(7) for i in (1, 5)}
     path = _save_edited(weights_dir, tmp_path, lambda w: w.update(counters))
-    loaded = syncnet.load_syncnet(path)
+    loaded = models.load_syncnet(CheckpointFolder(path.parent))
     reference = torch.load(weights_dir / "syncnet_v2.model", weights_only=True)
     assert torch.equal(loaded.netcnnaud[19].running_var, reference["netcnnaud.19.running_var"])
 
 
 def test_a_missing_file_is_explained(tmp_path):
-    with pytest.raises(CheckpointError, match=r"syncnet_v2\.model does not exist"):
-        syncnet.syncnet_path(tmp_path)
+    with pytest.raises(CheckpointError, match=r"syncnet_v2\.model is not in the checkpoint folder .* Put it there, "
+                                              r"or leave out --checkpoint-dir to download it from the Hub "
+                                              r"\(ByteDance/LatentSync-1\.5\)"):
+        checkpoints.resolve(checkpoints.SCORER, CheckpointFolder.of(tmp_path))
 
 
 # ---------------------------------------------------------------- the MFCC windows
@@ -205,6 +211,16 @@ def test_summary_reads_the_offset():
     assert SyncScore(offset=1, **common).summary().endswith("offset 1 frame (sound 40 ms early)")
 
 
+def test_status_words_name_the_band_of_the_shown_confidence_and_flag_an_offset():
+    def score(lse_c: float, offset: int) -> SyncScore:
+        return SyncScore(lse_d=6.0, lse_c=lse_c, offset=offset, frames=10, distances=(), confidence=())
+
+    assert score(7.838, 0).in_words() == "lip sync: confidence 7.8 (good) · offset 0 frames"
+    assert score(6.96, 0).in_words() == "lip sync: confidence 7.0 (good) · offset 0 frames"
+    assert score(6.94, -3).in_words() == "lip sync: confidence 6.9 (fair) · offset -3 frames (sound 120 ms late)"
+    assert score(5.0, 1).band == "fair" and score(4.94, 1).band == "poor" and score(-0.5, 0).band == "poor"
+
+
 def test_boxes_at_25fps_take_the_nearest_frame_in_time():
     boxes = [FaceBox(float(i), 0.0, 10.0, 10.0) for i in range(30)]  # 1 s at 30 fps
     resampled = boxes_at_25fps(boxes, 30.0)
@@ -222,7 +238,7 @@ def head_track(tmp_path_factory):
     source = replace(source, fps=Fraction(25))
     with closing(video.iter_video_frames(source, source.width, source.height, 60)) as frames:
         frames = list(frames)
-    return frames, detect_track(source, detect.HaarDetector(), HAAR)
+    return frames, detect_track(source, HaarDetector(), HAAR)
 
 
 def test_delayed_audio_moves_the_audio_embeddings_and_the_distance_matrix(head_track, model):
@@ -265,7 +281,7 @@ def test_score_video_against_another_recording(tmp_path, weights_dir):
     assert score.frames == 20 - 5
     # A generation passes the face track it has (here: the same Haar track, at the clip's 25 fps).
     source = replace(video.open_face(clip, 1080, config.max_image_pixels, 25.0), fps=Fraction(25))
-    boxes = detect_track(source, detect.HaarDetector(), config)
+    boxes = detect_track(source, HaarDetector(), config)
     assert score_video(clip, speech, config=config, boxes=boxes, boxes_fps=25.0, detector=NoDetection()) == score
 
 
@@ -305,5 +321,5 @@ def test_too_little_speech_gets_its_sentence_before_detection(tmp_path, weights_
 
 
 def test_a_missing_checkpoint_fails_before_any_decoding(tmp_path):
-    with pytest.raises(CheckpointError, match=r"syncnet_v2\.model does not exist"):
+    with pytest.raises(CheckpointError, match=r"syncnet_v2\.model is not in the checkpoint folder"):
         score_video(TALKING_HEAD, config=HAAR.replace(checkpoint_dir=str(tmp_path)))
