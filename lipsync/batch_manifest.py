@@ -5,26 +5,35 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import media
 from .batch_jobs import Job, is_url
 from .errors import LipSyncError
 
+if TYPE_CHECKING:  # the manifest is read where no model is loaded
+    from .pipeline import Result
+    from .sync_score import SyncScore
+
 MANIFEST = "results.jsonl"
 
 
-def done_record(job: Job, frames: int, duration: float, seconds: float) -> dict:
-    return _record(job, "done", frames, round(duration, 3), None, seconds)
+def done_record(job: Job, result: Result, seconds: float) -> dict:
+    return _record(job, "done", result.frames, round(result.duration, 3), None, seconds, result.score)
 
 
 def failed_record(job: Job, error: str, seconds: float = 0.0) -> dict:
     """The line of a row that made no video: its own fault, a bug, or its worker lost."""
-    return _record(job, "failed", 0, None, error, seconds)
+    return _record(job, "failed", 0, None, error, seconds, None)
 
 
-def _record(job: Job, status: str, frames: int, duration: float | None, error: str | None, seconds: float) -> dict:
+def _record(job: Job, status: str, frames: int, duration: float | None, error: str | None, seconds: float,
+            score: SyncScore | None) -> dict:
+    """The lip-sync columns are empty (null) where no score was asked for or could be made."""
     return {"row": job.row, "face": job.face, "out": job.out, "status": status, "frames": frames,
-            "duration": duration, "error": error, "seconds": round(seconds, 2)}
+            "duration": duration, "error": error, "seconds": round(seconds, 2),
+            "lse_d": round(score.lse_d, 3) if score else None, "lse_c": round(score.lse_c, 3) if score else None,
+            "offset": score.offset if score else None}
 
 
 def append(out_dir: Path, record: dict) -> None:

@@ -48,7 +48,7 @@ def run_job(job: Job, out_dir: str | os.PathLike) -> dict:
             result = generate(face, temp, audio_path=audio, text=job.text, lang=job.lang, slow=job.slow,
                               config=job.config)
         os.replace(temp, final)
-        return done_record(job, result.frames, result.duration, time.perf_counter() - started)
+        return done_record(job, result, time.perf_counter() - started)
     except LipSyncError as exc:
         error = str(exc)
     except Exception as exc:  # a bug, not the row's fault: reported for this row, and the other rows go on

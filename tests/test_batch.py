@@ -296,3 +296,17 @@ def test_csv_cells_may_be_quoted_across_lines(tmp_path):
     assert first.text == "Hello, world.\nSecond line." and first.slow is True
     assert first.config.color_match is False
     assert (second.row, second.out, second.slow, second.config) == (2, "2-b.mp4", False, LipSyncConfig())
+
+
+def test_a_scored_row_writes_its_lip_sync_columns(job_list, tmp_path):
+    """A row with score=on gets lse_d, lse_c and offset in the manifest; a row without a score has them empty."""
+    rows = tmp_path / "scored.csv"
+    rows.write_text(f"face,audio,score\n{PORTRAIT},{job_list.parent / 'speech.wav'},on\n"
+                    f"{PORTRAIT},{job_list.parent / 'speech.wav'},off\n")
+    done = subprocess.run(batch_cli(rows, "--out-dir", tmp_path / "videos"), capture_output=True, text=True,
+                          timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    scored, plain = sorted(manifest(tmp_path / "videos"), key=lambda record: record["row"])
+    assert isinstance(scored["lse_d"], float) and isinstance(scored["lse_c"], float)
+    assert isinstance(scored["offset"], int) and -15 <= scored["offset"] <= 15
+    assert (plain["lse_d"], plain["lse_c"], plain["offset"]) == (None, None, None)
