@@ -35,7 +35,11 @@ from lipsync.inference import resolve_device  # noqa: E402
 log = logging.getLogger("lipsync.app")
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
-DEFAULTS = options.DEFAULTS
+# A public server limits the speech's length (the library does not): --max-seconds, or this variable on a Space.
+MAX_SECONDS_ENV = "LIPSYNC_MAX_SECONDS"
+MAX_SECONDS = 120.0
+# What every request starts from: the library's defaults with the served limit (main() may set another).
+DEFAULTS = options.DEFAULTS.replace(max_audio_seconds=MAX_SECONDS)
 # The words the page shows for each of the pipeline's stages.
 STAGE_LABELS = {pipeline.Stage.SPEECH: "Preparing the speech", pipeline.Stage.DETECT: "Finding the face",
                 pipeline.Stage.GENERATE: "Moving the lips",
@@ -279,7 +283,7 @@ def _run(face: str | None, audio: str | None, text: str | None, lang: str, slow:
     out_dir = Path(gr.utils.get_upload_folder()) / "lipsync" / uuid.uuid4().hex
     out = out_dir / f"{Path(face).stem}-lipsync.mp4"
     try:
-        config = options.to_config(chosen)
+        config = options.to_config(chosen, DEFAULTS)
         expected = _expected_seconds(face, audio, text, slow, config)
         progress(0.0, desc="Starting")
         with contextlib.closing(_lip_sync(face, audio, text, lang, slow, config, out, progress)) as made:
@@ -359,7 +363,7 @@ def estimate(face: str | None, mode: str, text: str, audio: str | None, slow: bo
     if not face or not words:
         return ""
     try:
-        config = options.to_config({"enhance": enhance})
+        config = options.to_config({"enhance": enhance}, DEFAULTS)
         frames = pipeline.estimate_frames(face, audio_path=words if mode == "audio" else None,
                                           text=words if mode == "text" else None, slow=slow, config=config)
         seconds, measured = SPEED.seconds(frames, config)
@@ -574,7 +578,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="requests generated at the same time")
     parser.add_argument("--checkpoint-dir", help="folder with wav2lip_gan.pth, wav2lip.pth, s3fd.pth (default: "
                                                  f"${checkpoints.CHECKPOINT_DIR_ENV}, else the Hugging Face Hub)")
+    parser.add_argument("--max-seconds", default=os.environ.get(MAX_SECONDS_ENV, MAX_SECONDS), metavar="SECONDS",
+                        help=f"longest speech a request may have; 0 for no limit (default: ${MAX_SECONDS_ENV}, "
+                             f"else {MAX_SECONDS:g})")
     args = parser.parse_args(argv)
+    global DEFAULTS
+    try:
+        DEFAULTS = DEFAULTS.replace(max_audio_seconds=options.speech_limit(args.max_seconds))
+    except LipSyncError as exc:
+        parser.error(str(exc))
     if args.checkpoint_dir:
         os.environ[checkpoints.CHECKPOINT_DIR_ENV] = args.checkpoint_dir  # where every request looks by default
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="restore the generated face with GFPGAN (auto: on CUDA only; slow on a CPU)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--device", choices=DEVICES, default=defaults.device)
+    parser.add_argument("--max-seconds", metavar="SECONDS", help="refuse speech longer than this (default: no limit)")
     return parser
 
 
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         from .pipeline import generate
 
         config = options.to_config({name: value for name, value in vars(args).items() if name in options.NAMES})
+        config = config.replace(max_audio_seconds=options.speech_limit(args.max_seconds))
         result = generate(args.face, args.out, audio_path=args.audio, text=args.text, lang=args.lang,
                           slow=args.slow, config=config, progress=bar)
     except LipSyncError as exc:

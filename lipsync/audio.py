@@ -16,7 +16,9 @@ from . import media
 from .errors import AudioError, MediaFileError
 
 SAMPLE_RATE = 16_000
-DECODE_TIMEOUT = 120.0  # seconds to decode at most max_seconds (+1) of speech
+# A decode may take DECODE_TIMEOUT s, or for long speech a second per DECODE_SPEED s of it (ffmpeg is far faster).
+DECODE_TIMEOUT = 120.0
+DECODE_SPEED = 10.0
 N_FFT = 800
 HOP_LENGTH = 200
 WIN_LENGTH = 800
@@ -47,9 +49,10 @@ class Speech:
         return len(self.samples) / SAMPLE_RATE
 
 
-def load_speech(path: str | Path, work_dir: Path, max_seconds: float) -> Speech:
+def load_speech(path: str | Path, work_dir: Path, max_seconds: float | None) -> Speech:
     """Decode a recording (or a video's audio track) with ffmpeg, mix it down with pydub; refuse empty, broken or
-    too long input. A 16-bit PCM WAV (a Gradio recording, espeak-ng's speech) is read as it is."""
+    too long input (max_seconds None: no limit). A 16-bit PCM WAV (a Gradio recording, espeak-ng's speech) is read
+    as it is."""
     name = Path(path).name
     mux_path = Path(path) if _is_plain_wav(path, max_seconds) else _decode_to_wav(path, work_dir, max_seconds)
     try:
@@ -58,7 +61,7 @@ def load_speech(path: str | Path, work_dir: Path, max_seconds: float) -> Speech:
         raise AudioError(f"'{name}' could not be decoded as audio.") from exc
     if decoded.frame_count() < 1:
         raise AudioError(f"'{name}' holds no sound (it is 0 s long).")
-    if decoded.duration_seconds > max_seconds:
+    if _over(decoded.duration_seconds, max_seconds):
         raise AudioError(_too_long(decoded.duration_seconds, max_seconds))
     mono = decoded.set_channels(1)
     rate = mono.frame_rate
@@ -68,7 +71,7 @@ def load_speech(path: str | Path, work_dir: Path, max_seconds: float) -> Speech:
     return Speech(samples.astype(np.float32), mux_path)
 
 
-def _is_plain_wav(path: str | Path, max_seconds: float) -> bool:
+def _is_plain_wav(path: str | Path, max_seconds: float | None) -> bool:
     """A 16-bit PCM WAV, mono or stereo, within the limit, whose header agrees with its size: it is already the
     output's soundtrack, so the probe and the decode (two processes, about 0.15 s) are skipped."""
     try:
@@ -77,10 +80,10 @@ def _is_plain_wav(path: str | Path, max_seconds: float) -> bool:
             plain = reader.getsampwidth() == 2 and channels in (1, 2) and frames > 0 and rate > 0
     except (wave.Error, EOFError, OSError):
         return False
-    return plain and frames / rate <= max_seconds and frames * channels * 2 < Path(path).stat().st_size
+    return plain and not _over(frames / rate, max_seconds) and frames * channels * 2 < Path(path).stat().st_size
 
 
-def _decode_to_wav(path: str | Path, work_dir: Path, max_seconds: float) -> Path:
+def _decode_to_wav(path: str | Path, work_dir: Path, max_seconds: float | None) -> Path:
     """The first audio track as 16-bit PCM at its own rate, surround mixed down to stereo: the output's
     soundtrack. Refuses what has no audio or is too long, from the header, before decoding."""
     name = Path(path).name
@@ -92,19 +95,24 @@ def _decode_to_wav(path: str | Path, work_dir: Path, max_seconds: float) -> Path
             raise AudioError(f"'{name}' is an image; the speech must be a sound recording (or a video with sound).")
         kind = "video file" if info.video is not None else "file"
         raise AudioError(f"'{name}' is a {kind} with no audio track.")
-    if info.audio_duration > max_seconds:
+    if _over(info.audio_duration, max_seconds):
         raise AudioError(_too_long(info.audio_duration, max_seconds))
     # Decoding stops a little past the limit, so a header that lies about the length costs no more than that.
+    cut = [] if max_seconds is None else ["-t", f"{max_seconds + 1:.3f}"]
     # (ffmpeg run here rather than by pydub, which gives its own ffprobe and ffmpeg calls no timeout.)
     mux_path = work_dir / "speech.wav"
     try:
         media.run_tool([media.FFMPEG, "-v", "error", "-nostdin", "-y", "-i", media.tool_path(path), "-map", "0:a:0",
-                        "-vn", "-sn", "-dn", "-t", f"{max_seconds + 1:.3f}",
-                        "-af", "aformat=channel_layouts=mono|stereo", "-c:a", "pcm_s16le", "-f", "wav",
-                        media.tool_path(mux_path)], DECODE_TIMEOUT, f"Decoding '{name}'")
+                        "-vn", "-sn", "-dn", *cut, "-af", "aformat=channel_layouts=mono|stereo",
+                        "-c:a", "pcm_s16le", "-f", "wav", media.tool_path(mux_path)],
+                       max(DECODE_TIMEOUT, info.audio_duration / DECODE_SPEED), f"Decoding '{name}'")
     except MediaFileError as exc:
         raise AudioError(f"'{name}' could not be decoded as audio: {exc.detail}") from exc
     return mux_path
+
+
+def _over(seconds: float, max_seconds: float | None) -> bool:
+    return max_seconds is not None and seconds > max_seconds
 
 
 def _too_long(seconds: float, max_seconds: float) -> str:

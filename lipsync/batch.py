@@ -289,7 +289,7 @@ def expected_duration(job: Job, earlier: dict | None) -> float | None:
         info = media.probe(job.audio_source, "speech recording")
         if info is None or not info.has_audio:
             return None
-        return min(info.audio_duration, job.config.max_audio_seconds)
+        return job.config.capped_speech_seconds(info.audio_duration)
     if earlier is not None and earlier.get("status") == "done" and earlier.get("duration") is not None:
         return float(earlier["duration"])
     return None
@@ -545,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ray", nargs="?", const=LOCAL_RAY, metavar="ADDRESS",
                         help="run on Ray: alone, a Ray started on this machine; else the cluster's address")
     parser.add_argument("--ray-cpus", type=int, help="CPUs of the Ray that --ray alone starts (default: all)")
+    parser.add_argument("--max-seconds", metavar="SECONDS", help="refuse rows whose speech is longer than this "
+                                                                 "(default: no limit)")
     defaults = parser.add_argument_group("defaults for every row (a column of the same name overrides them)")
     for name in OPTION_NAMES:
         four = name in options.FOUR_NUMBERS
@@ -557,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _defaults(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LipSyncConfig:
     given = {name: _cell(getattr(args, name)) for name in OPTION_NAMES if getattr(args, name) is not None}
     try:
-        return options.to_config(given)
+        return options.to_config(given).replace(max_audio_seconds=options.speech_limit(args.max_seconds))
     except LipSyncError as exc:
         parser.error(str(exc))
 

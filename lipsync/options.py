@@ -4,6 +4,7 @@ An empty value (None or blank text) means the setting's default, and every defau
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 from .config import LipSyncConfig
@@ -42,6 +43,20 @@ def short_side(value: int | str) -> int:
         return int(str(value).strip().lower().removesuffix("p"))
     except ValueError:
         raise OptionError(f"The output size must be a height such as 1080p or 720p, not '{value}'.") from None
+
+
+def speech_limit(value: float | str | None) -> float | None:
+    """The longest speech a request may have, in seconds, as a flag or a setting gives it; None for no limit
+    (as for nothing, blank text or 0)."""
+    if _empty(value):
+        return None
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise OptionError(f"The speech limit must be a number of seconds (0 for none), not '{value}'.")
+    return seconds or None
 
 
 def four_numbers(value: str | Sequence[int], what: str, example: Sequence[int]) -> tuple[int, int, int, int]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.signal import get_window
 
-from conftest import SPEECH, cut_speech
+from conftest import SPEECH, cut_speech, run
 from lipsync import audio
 from lipsync.errors import AudioError
 
@@ -122,3 +122,20 @@ def test_a_wav_that_is_not_plain_goes_through_ffmpeg(tmp_path, case):
     speech = audio.load_speech(wav, work, max_seconds=120)
     assert speech.mux_path == work / "speech.wav"
     assert abs(speech.duration - (2.0 if case == "24-bit" else 1.5)) < 0.01
+
+
+@pytest.mark.parametrize("name", ["long.wav", "long.flac"], ids=["plain-wav", "through-ffmpeg"])
+def test_speech_of_any_length_is_read_whole_without_a_limit(tmp_path, name):
+    """No limit (the command line's and the batch runner's default): 130 s of speech is read to its end by either
+    path, while a limit of 120 s refuses the same file."""
+    long = tmp_path / name
+    run(["ffmpeg", "-v", "error", "-stream_loop", "2", "-i", str(SPEECH), "-t", "130", str(long)])
+    work = tmp_path / "work"
+    work.mkdir()
+    speech = audio.load_speech(long, work, max_seconds=None)
+    assert abs(speech.duration - 130.0) < 0.01
+    original = audio.load_speech(SPEECH, work, max_seconds=None).samples
+    second = audio.SAMPLE_RATE
+    np.testing.assert_array_equal(speech.samples[125 * second:126 * second], original[5 * second:6 * second])
+    with pytest.raises(AudioError, match=r"The speech is 130 s long; the limit is 120 s\."):
+        audio.load_speech(long, work, max_seconds=120)

@@ -24,7 +24,7 @@ from PIL import Image
 
 from conftest import (HAAR, PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cli, cut_speech, probe, read_frames,
                       through_encoder)
-from lipsync import generate, media, video
+from lipsync import generate, media, pipeline, video
 from lipsync.errors import (AudioError, FaceError, LipSyncError, MediaToolError, NoFaceError, OutputError,
                             TextError)
 
@@ -454,20 +454,34 @@ def test_video_without_audio_track_given_as_speech(tmp_path, temp_root):
     refused_in_process(AudioError, message, PORTRAIT, tmp_path / "out.mp4", audio_path=TALKING_HEAD)
 
 
-def test_speech_longer_than_the_limit(tmp_path, temp_root):
-    long = tmp_path / "long.wav"
-    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", 121, "-c:a", "pcm_u8", long)
-    run = run_cli(tmp_path, PORTRAIT, tmp_path / "out.mp4", "--audio", long)
-    message = assert_refused(run, "The speech is 121 s long; the limit is 120 s.")
+def test_speech_longer_than_a_limit_that_was_set(tmp_path, temp_root):
+    six = cut_speech(tmp_path / "six.wav", 6.0)
+    run = run_cli(tmp_path, PORTRAIT, tmp_path / "out.mp4", "--audio", six, "--max-seconds", "5")
+    message = assert_refused(run, "The speech is 6 s long; the limit is 5 s. Trim it and try again.")
     assert run.seconds < 60
-    refused_in_process(AudioError, message, PORTRAIT, tmp_path / "out.mp4", audio_path=long)
+    refused_in_process(AudioError, message, PORTRAIT, tmp_path / "out.mp4", audio_path=six,
+                       config=HAAR.replace(max_audio_seconds=5))
+
+
+def test_speech_longer_than_two_minutes_needs_no_flag(tmp_path):
+    """No limit by default: 130 s of silence (in silence no mouth is generated, so it is quick) makes a 130 s
+    video."""
+    long = tmp_path / "long.wav"
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", 130, "-c:a", "pcm_u8", long)
+    small = tmp_path / "small.png"
+    Image.open(PORTRAIT).resize((100, 150)).save(small)
+    run = run_cli(tmp_path, small, tmp_path / "out.mp4", "--audio", long, "--box", "20", "70", "30", "70")
+    assert_works(run, 130.0, (100, 150), 25)
+    assert "3250 frames at 25.00 fps" in run.stdout
+    assert pipeline.estimate_frames(small, audio_path=long) == 3250  # the estimate follows the whole speech
+    assert pipeline.estimate_frames(small, audio_path=long, config=HAAR.replace(max_audio_seconds=120)) == 3000
 
 
 def test_speech_just_over_the_limit_is_not_shown_as_equal_to_it(tmp_path, temp_root):
     barely = tmp_path / "barely.wav"
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", 120.3, "-c:a", "pcm_u8", barely)
     with pytest.raises(AudioError, match=r"The speech is 120\.3 s long; the limit is 120 s\."):
-        generate(PORTRAIT, tmp_path / "out.mp4", audio_path=barely, config=HAAR)
+        generate(PORTRAIT, tmp_path / "out.mp4", audio_path=barely, config=HAAR.replace(max_audio_seconds=120))
 
 
 def test_image_given_as_speech(tmp_path, temp_root):

@@ -284,3 +284,24 @@ def test_csv_cells_may_be_quoted_across_lines(tmp_path):
     assert first.text == "Hello, world.\nSecond line." and first.slow is True
     assert first.config.color_match is False
     assert (second.row, second.out, second.slow, second.config) == (2, "2-b.mp4", False, LipSyncConfig())
+
+
+def test_speech_limit_is_set_by_a_flag_for_every_row(tmp_path, capsys):
+    """No limit unless --max-seconds sets one; then a row with longer speech fails with the sentence that says so
+    (before any frame is made) and the run goes on."""
+    parser = batch.build_parser()
+    assert batch._defaults(parser.parse_args(["jobs.csv", "--out-dir", "v"]), parser).max_audio_seconds is None
+    cut_speech(tmp_path / "six.wav", 6.0)
+    path = tmp_path / "jobs.csv"
+    path.write_text(f"face,audio\n{PORTRAIT},six.wav\n")
+    out_dir = tmp_path / "videos"
+    status = batch.main([str(path), "--out-dir", str(out_dir), "--max-seconds", "5", "--detector", "haar"])
+    assert status == 1
+    (record,) = manifest(out_dir)
+    assert record["status"] == "failed"
+    assert record["error"] == "The speech is 6 s long; the limit is 5 s. Trim it and try again."
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        batch.main([str(path), "--out-dir", str(out_dir), "--max-seconds", "soon"])
+    assert refused.value.code == 2
+    assert "The speech limit must be a number of seconds (0 for none), not 'soon'." in capsys.readouterr().err
