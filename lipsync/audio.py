@@ -31,6 +31,7 @@ MIN_LEVEL_DB = -100.0
 MEL_LIMIT = 4.0
 MEL_FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # 80
 MEL_WINDOW = 16
+MEL_BLOCK = int(30 * MEL_FRAMES_PER_SECOND)  # mel columns made at once: 30 s of speech
 
 # A span quieter than this, relative to the loudest 50 ms of the clip, for at least MIN_SILENCE_SECONDS is silence.
 SILENCE_BELOW_PEAK_DB = 35.0
@@ -65,10 +66,11 @@ def load_speech(path: str | Path, work_dir: Path, max_seconds: float | None) -> 
         raise AudioError(_too_long(decoded.duration_seconds, max_seconds))
     mono = decoded.set_channels(1)
     rate = mono.frame_rate
-    samples = np.asarray(mono.get_array_of_samples(), dtype=np.float32) / float(1 << (8 * mono.sample_width - 1))
+    samples = np.asarray(mono.get_array_of_samples(), dtype=np.float32)
+    samples /= float(1 << (8 * mono.sample_width - 1))  # in place: a long speech is not copied again
     if rate != SAMPLE_RATE:
         samples = librosa.resample(samples, orig_sr=rate, target_sr=SAMPLE_RATE)
-    return Speech(samples.astype(np.float32), mux_path)
+    return Speech(samples.astype(np.float32, copy=False), mux_path)
 
 
 def _is_plain_wav(path: str | Path, max_seconds: float | None) -> bool:
@@ -121,13 +123,20 @@ def _too_long(seconds: float, max_seconds: float) -> str:
 
 
 def melspectrogram(samples: np.ndarray) -> np.ndarray:
-    """(80, T) normalised log-mel, 80 frames per second, as the released Wav2Lip models expect."""
+    """(80, T) normalised log-mel, 80 frames per second, as the released Wav2Lip models expect. Made MEL_BLOCK
+    columns at a time, so a long speech's spectrum (several times the size of its samples) is never held whole."""
     emphasised = np.append(samples[:1], samples[1:] - PREEMPHASIS * samples[:-1])
-    spectrum = np.abs(librosa.stft(emphasised, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH,
-                                   pad_mode="reflect"))
-    mel = _mel_basis() @ spectrum
-    db = 20.0 * np.log10(np.maximum(1e-5, mel)) - REF_LEVEL_DB
-    return np.clip(2 * MEL_LIMIT * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MEL_LIMIT, -MEL_LIMIT, MEL_LIMIT).astype(np.float32)
+    padded = np.pad(emphasised, N_FFT // 2, mode="reflect")  # frames centred on each hop, as librosa centres them
+    columns = 1 + len(emphasised) // HOP_LENGTH
+    mel = np.empty((N_MELS, columns), np.float32)
+    for first in range(0, columns, MEL_BLOCK):
+        last = min(first + MEL_BLOCK, columns)
+        spectrum = np.abs(librosa.stft(padded[first * HOP_LENGTH:(last - 1) * HOP_LENGTH + N_FFT], n_fft=N_FFT,
+                                       hop_length=HOP_LENGTH, win_length=WIN_LENGTH, center=False))
+        db = 20.0 * np.log10(np.maximum(1e-5, _mel_basis() @ spectrum)) - REF_LEVEL_DB
+        mel[:, first:last] = np.clip(2 * MEL_LIMIT * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MEL_LIMIT,
+                                     -MEL_LIMIT, MEL_LIMIT)
+    return mel
 
 
 @cache

@@ -46,6 +46,15 @@ def test_mel_of_real_speech(tmp_path):
     assert mel.min() >= -4 and mel.max() <= 4 and mel.std() > 0.5
 
 
+def test_mel_of_long_speech_is_made_in_blocks_that_join_exactly(tmp_path):
+    """65 s: three blocks of MEL_BLOCK columns, joined where the independent recipe has no seams."""
+    speech = audio.load_speech(SPEECH, tmp_path, max_seconds=None).samples
+    long = np.concatenate([speech, speech[:5 * audio.SAMPLE_RATE]])
+    mel = audio.melspectrogram(long)
+    assert mel.shape == (80, 1 + len(long) // audio.HOP_LENGTH) and mel.shape[1] > 2 * audio.MEL_BLOCK
+    assert np.abs(mel - reference_mel(long.astype(np.float64))).max() < 1e-3
+
+
 def test_mel_windows_follow_the_video_frames():
     mel = np.arange(80 * 200, dtype=np.float32).reshape(80, 200)
     assert np.array_equal(audio.mel_window(mel, 25, 0), mel[:, 0:16])
