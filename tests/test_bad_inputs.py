@@ -8,6 +8,7 @@ case no `lipsync-*` work folder is left in the temporary root, and a failed run 
 
 from __future__ import annotations
 
+import bisect
 import re
 import struct
 import subprocess
@@ -24,7 +25,7 @@ from PIL import Image
 
 from conftest import (HAAR, PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cli, cut_speech, probe, read_frames,
                       through_encoder)
-from lipsync import generate, media, pipeline, video
+from lipsync import audio, generate, media, pipeline, video
 from lipsync.errors import (AudioError, FaceError, LipSyncError, MediaToolError, NoFaceError, OutputError,
                             TextError)
 
@@ -369,6 +370,51 @@ def test_variable_frame_rate_video(tmp_path, speech):
     run = run_cli(tmp_path, vfr, tmp_path / "out.mp4", "--audio", speech)
     info = assert_works(run, SPEECH_SECONDS, (300, 446))
     assert info["video"]["avg_frame_rate"] == info["video"]["r_frame_rate"]  # constant rate out
+
+
+def test_variable_frame_rate_video_is_read_at_its_nominal_rate_by_timestamp(tmp_path):
+    """Every third frame dropped from 1 s to 8 s of the talking head (a frame counter in its corner, outside the
+    face, tells the frames apart), timestamps kept: nominally 25 fps, 17.75 on average. It comes back at 25 fps,
+    as long as the speech, and each untouched output frame (the mouth still in the first, silent seconds) is the
+    source frame shown at its time: the frame before a dropped one is shown twice."""
+    vfr = tmp_path / "vfr.mp4"
+    ffmpeg("-i", TALKING_HEAD, "-f", "lavfi", "-i", "testsrc2=size=96x54:rate=25", "-filter_complex",
+           "[0:v]scale=352:608[face];[face][1:v]overlay=0:0:shortest=1,"
+           "select='not(between(n,25,199)*eq(mod(n,3),2))'", "-fps_mode", "passthrough", "-an", "-t", 8,
+           "-c:v", "libx264", "-preset", "ultrafast", "-crf", 12, vfr)
+    stream = probe(vfr)["video"]
+    assert stream["r_frame_rate"] == "25/1" and Fraction(stream["avg_frame_rate"]) == Fraction(71, 4)
+    times = [float(line.split(",")[0]) for line in subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=pts_time", "-of", "csv=p=0",
+         str(vfr)], check=True, capture_output=True, text=True).stdout.split()]
+    source = read_frames(vfr)
+    assert len(source) == len(times) == 142
+    speech = cut_speech(tmp_path / "speech.wav", 4.0, start=0.0)  # near-silent for 2 s, then speaking
+
+    run = run_cli(tmp_path, vfr, tmp_path / "out.mp4", "--audio", speech, "--box", "125", "260", "95", "220")
+    assert_works(run, 4.0, (352, 608), 25)
+    assert pipeline.estimate_frames(vfr, audio_path=speech) == 100
+    out = read_frames(run.out)
+    weights = audio.speech_weights(audio.load_speech(speech, tmp_path, None).samples, 25.0, len(out))
+    untouched = [index for index in range(len(out)) if weights[index] == 0]
+    assert len(untouched) > 40 and untouched[:50] == list(range(50))  # 0-2 s: 25 frames with 8 repeats
+    counter = (slice(0, 54), slice(0, 96))
+    for index in untouched:
+        shown = bisect.bisect_right(times, index / 25 + 1e-3) - 1
+        differences = [mean_diff(out[index][counter], frame[counter]) for frame in source]
+        assert int(np.argmin(differences)) == shown, (index, shown, int(np.argmin(differences)))
+        assert mean_diff(out[index], source[shown]) < 3, index  # the whole frame, within codec noise
+
+
+def test_gif_with_mixed_delays_is_read_at_its_average_rate(tmp_path):
+    """A GIF whose frames last 30-100 ms has a nominal rate of 100 fps (its time base), not a rate it was made
+    at: its average rate is used instead."""
+    gif = tmp_path / "mixed.gif"
+    portrait = Image.open(PORTRAIT).convert("RGB")
+    frames = [portrait.point(lambda v, k=k: min(255, v + 4 * k)) for k in range(8)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=[100, 50, 30, 100, 70, 100, 40, 100])
+    assert probe(gif)["video"]["r_frame_rate"] == "100/1"
+    assert media.probe(gif, "face video").video.fps == Fraction(41, 3)  # 8 frames in 0.59 s
 
 
 def test_rotated_phone_video_comes_out_upright(tmp_path, speech):
