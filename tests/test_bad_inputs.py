@@ -25,7 +25,7 @@ from PIL import Image
 
 from conftest import (HAAR, PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cli, cut_speech, probe, read_frames,
                       through_encoder)
-from lipsync import audio, generate, media, pipeline, video
+from lipsync import audio, generate, media, pipeline, tts, video
 from lipsync.errors import (AudioError, FaceError, LipSyncError, MediaToolError, NoFaceError, OutputError,
                             TextError)
 
@@ -561,6 +561,19 @@ def test_no_text(tmp_path, temp_root, text):
     refused_in_process(TextError, message, PORTRAIT, tmp_path / "out.mp4", text=text)
 
 
+@pytest.mark.parametrize("text", ["!!! ... ???", "😀 🎉 👍", "« — » … ¿¡"], ids=["punctuation", "emoji", "symbols"])
+def test_text_with_nothing_to_speak_is_refused_before_any_synthesis(tmp_path, temp_root, monkeypatch, text):
+    run = run_cli(tmp_path, PORTRAIT, tmp_path / "out.mp4", f"--text={text}")
+    message = assert_refused(run, "The text has no words to speak, only punctuation or symbols: type a sentence")
+
+    def no_synthesis(*args, **kwargs):
+        raise AssertionError("nothing may be synthesized")
+
+    monkeypatch.setattr(tts, "gTTS", no_synthesis)
+    monkeypatch.setattr(tts, "_espeak", no_synthesis)
+    refused_in_process(TextError, message, PORTRAIT, tmp_path / "out.mp4", text=text)
+
+
 def test_text_longer_than_the_limit(tmp_path, temp_root):
     text = "a" * 2001
     run = run_cli(tmp_path, PORTRAIT, tmp_path / "out.mp4", "--text", text)
@@ -641,6 +654,18 @@ def test_output_is_an_existing_folder(tmp_path, speech, temp_root):
     with pytest.raises(OutputError, match="is a folder"):
         generate(PORTRAIT, folder, audio_path=speech, config=HAAR)
     assert not list(folder.iterdir())
+    here = run_cli(tmp_path, PORTRAIT, Path("."), "--audio", speech, cwd=folder)  # '.' has no name: the folder's
+    assert here.returncode == 1 and here.stderr.strip().splitlines() == [
+        "error: The output '.' is the folder 'videos'; give a file name, such as 'out.mp4'."]
+    assert not list(folder.iterdir())
+
+
+def test_output_that_is_not_an_mp4_is_refused(tmp_path, speech, temp_root):
+    out = tmp_path / "result.avi"
+    run = run_cli(tmp_path, PORTRAIT, out, "--audio", speech)
+    message = assert_refused(run, "The output 'result.avi' must be an .mp4 file; give a name such as 'result.mp4'.")
+    refused_in_process(OutputError, message, PORTRAIT, out, audio_path=speech)
+    assert not (tmp_path / "result.mp4").exists()
 
 
 @pytest.mark.parametrize("which", ["face", "audio"])
