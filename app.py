@@ -578,7 +578,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="requests generated at the same time")
     parser.add_argument("--checkpoint-dir", help="folder with wav2lip_gan.pth, wav2lip.pth, s3fd.pth (default: "
                                                  f"${checkpoints.CHECKPOINT_DIR_ENV}, else the Hugging Face Hub)")
-    parser.add_argument("--max-seconds", default=os.environ.get(MAX_SECONDS_ENV, MAX_SECONDS), metavar="SECONDS",
+    parser.add_argument("--max-seconds", default=os.environ.get(MAX_SECONDS_ENV, f"{MAX_SECONDS:g}"),
+                        metavar="SECONDS",
                         help=f"longest speech a request may have; 0 for no limit (default: ${MAX_SECONDS_ENV}, "
                              f"else {MAX_SECONDS:g})")
     args = parser.parse_args(argv)
