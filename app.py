@@ -33,7 +33,11 @@ from lipsync.errors import CheckpointError  # noqa: E402
 log = logging.getLogger("lipsync.app")
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
-DEFAULTS = options.DEFAULTS
+# A public server limits the speech's length (the library does not): --max-seconds, or this variable on a Space.
+MAX_SECONDS_ENV = "LIPSYNC_MAX_SECONDS"
+MAX_SECONDS = 120.0
+# What every request starts from: the library's defaults with the served limit (main() may set another).
+DEFAULTS = options.DEFAULTS.replace(max_audio_seconds=MAX_SECONDS)
 # The words the page shows for each of the pipeline's stages.
 STAGE_LABELS = {pipeline.Stage.SPEECH: "Preparing the speech", pipeline.Stage.DETECT: "Finding the face",
                 pipeline.Stage.GENERATE: "Moving the lips",
@@ -491,9 +495,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="requests generated at the same time")
     parser.add_argument("--checkpoint-dir", help=f"folder with wav2lip_gan.pth, wav2lip.pth, s3fd.pth (default: "
                                                  f"${runtime.CHECKPOINT_DIR_ENV}, else the Hugging Face Hub)")
+    parser.add_argument("--max-seconds", default=os.environ.get(MAX_SECONDS_ENV, f"{MAX_SECONDS:g}"),
+                        metavar="SECONDS",
+                        help=f"longest speech a request may have; 0 for no limit (default: ${MAX_SECONDS_ENV}, "
+                             f"else {MAX_SECONDS:g})")
     args = parser.parse_args(argv)
+    try:
+        limit = options.speech_limit(args.max_seconds)
+    except LipSyncError as exc:
+        parser.error(str(exc))
     global SERVED
-    SERVED = Served(DEFAULTS.replace(checkpoint_dir=args.checkpoint_dir))  # where every request looks
+    SERVED = Served(DEFAULTS.replace(checkpoint_dir=args.checkpoint_dir, max_audio_seconds=limit))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     hf_logging.set_verbosity_error()  # its retry chatter; the banner and errors say what failed
     SERVED.weights.start()

@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--slow", action="store_true", help="speak --text slowly")
     parser.add_argument("--out", required=True, help="output .mp4")
     options.add_flags(parser.add_argument_group("options"))
+    parser.add_argument("--max-seconds", metavar="SECONDS", help="refuse speech longer than this (default: no limit)")
     return parser
 
 
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         from .pipeline import generate
 
         config = options.to_config(options.flag_values(args))
+        config = config.replace(max_audio_seconds=options.speech_limit(args.max_seconds))
         result = generate(args.face, args.out, audio_path=args.audio, text=args.text, lang=args.lang,
                           slow=args.slow, config=config, progress=bar)
     except LipSyncError as exc:

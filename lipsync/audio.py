@@ -16,7 +16,9 @@ from . import media
 from .errors import AudioError, MediaFileError
 
 SAMPLE_RATE = 16_000
-DECODE_TIMEOUT = 120.0  # seconds to decode at most max_seconds (+1) of speech
+# A decode may take DECODE_TIMEOUT s, or for long speech a second per DECODE_SPEED s of it (ffmpeg is far faster).
+DECODE_TIMEOUT = 120.0
+DECODE_SPEED = 10.0
 N_FFT = 800
 HOP_LENGTH = 200
 WIN_LENGTH = 800
@@ -29,6 +31,7 @@ MIN_LEVEL_DB = -100.0
 MEL_LIMIT = 4.0
 MEL_FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # 80
 MEL_WINDOW = 16
+MEL_BLOCK = int(30 * MEL_FRAMES_PER_SECOND)  # mel columns made at once: 30 s of speech
 
 # A span quieter than this, relative to the loudest 50 ms of the clip, for at least MIN_SILENCE_SECONDS is silence.
 SILENCE_BELOW_PEAK_DB = 35.0
@@ -47,9 +50,10 @@ class Speech:
         return len(self.samples) / SAMPLE_RATE
 
 
-def load_speech(path: str | Path, work_dir: Path, max_seconds: float) -> Speech:
+def load_speech(path: str | Path, work_dir: Path, max_seconds: float | None) -> Speech:
     """Decode a recording (or a video's audio track) with ffmpeg, mix it down with pydub; refuse empty, broken or
-    too long input. A 16-bit PCM WAV (a Gradio recording, espeak-ng's speech) is read as it is."""
+    too long input (max_seconds None: no limit). A 16-bit PCM WAV (a Gradio recording, espeak-ng's speech) is read
+    as it is."""
     name = Path(path).name
     mux_path = Path(path) if _is_plain_wav(path, max_seconds) else _decode_to_wav(path, work_dir, max_seconds)
     try:
@@ -58,17 +62,18 @@ def load_speech(path: str | Path, work_dir: Path, max_seconds: float) -> Speech:
         raise AudioError(f"'{name}' could not be decoded as audio.") from exc
     if decoded.frame_count() < 1:
         raise AudioError(f"'{name}' holds no sound (it is 0 s long).")
-    if decoded.duration_seconds > max_seconds:
+    if _over(decoded.duration_seconds, max_seconds):
         raise AudioError(_too_long(decoded.duration_seconds, max_seconds))
     mono = decoded.set_channels(1)
     rate = mono.frame_rate
-    samples = np.asarray(mono.get_array_of_samples(), dtype=np.float32) / float(1 << (8 * mono.sample_width - 1))
+    samples = np.asarray(mono.get_array_of_samples(), dtype=np.float32)
+    samples /= float(1 << (8 * mono.sample_width - 1))  # in place: a long speech is not copied again
     if rate != SAMPLE_RATE:
         samples = librosa.resample(samples, orig_sr=rate, target_sr=SAMPLE_RATE)
-    return Speech(samples.astype(np.float32), mux_path)
+    return Speech(samples.astype(np.float32, copy=False), mux_path)
 
 
-def _is_plain_wav(path: str | Path, max_seconds: float) -> bool:
+def _is_plain_wav(path: str | Path, max_seconds: float | None) -> bool:
     """A 16-bit PCM WAV, mono or stereo, within the limit, whose header agrees with its size: it is already the
     output's soundtrack, so the probe and the decode (two processes) are skipped."""
     try:
@@ -77,10 +82,10 @@ def _is_plain_wav(path: str | Path, max_seconds: float) -> bool:
             plain = reader.getsampwidth() == 2 and channels in (1, 2) and frames > 0 and rate > 0
     except (wave.Error, EOFError, OSError):
         return False
-    return plain and frames / rate <= max_seconds and frames * channels * 2 < Path(path).stat().st_size
+    return plain and not _over(frames / rate, max_seconds) and frames * channels * 2 < Path(path).stat().st_size
 
 
-def _decode_to_wav(path: str | Path, work_dir: Path, max_seconds: float) -> Path:
+def _decode_to_wav(path: str | Path, work_dir: Path, max_seconds: float | None) -> Path:
     """The first audio track as 16-bit PCM at its own rate, surround mixed down to stereo: the output's
     soundtrack. Refuses what has no audio or is too long, from the header, before decoding."""
     name = Path(path).name
@@ -92,19 +97,24 @@ def _decode_to_wav(path: str | Path, work_dir: Path, max_seconds: float) -> Path
             raise AudioError(f"'{name}' is an image; the speech must be a sound recording (or a video with sound).")
         kind = "video file" if info.video is not None else "file"
         raise AudioError(f"'{name}' is a {kind} with no audio track.")
-    if info.audio_duration > max_seconds:
+    if _over(info.audio_duration, max_seconds):
         raise AudioError(_too_long(info.audio_duration, max_seconds))
     # Decoding stops a little past the limit, so a header that lies about the length costs no more than that.
+    cut = [] if max_seconds is None else ["-t", f"{max_seconds + 1:.3f}"]
     # (ffmpeg run here rather than by pydub, which gives its own ffprobe and ffmpeg calls no timeout.)
     mux_path = work_dir / "speech.wav"
     try:
         media.run_tool([media.FFMPEG, "-v", "error", "-nostdin", "-y", "-i", media.tool_path(path), "-map", "0:a:0",
-                        "-vn", "-sn", "-dn", "-t", f"{max_seconds + 1:.3f}",
-                        "-af", "aformat=channel_layouts=mono|stereo", "-c:a", "pcm_s16le", "-f", "wav",
-                        media.tool_path(mux_path)], DECODE_TIMEOUT, f"Decoding '{name}'")
+                        "-vn", "-sn", "-dn", *cut, "-af", "aformat=channel_layouts=mono|stereo",
+                        "-c:a", "pcm_s16le", "-f", "wav", media.tool_path(mux_path)],
+                       max(DECODE_TIMEOUT, info.audio_duration / DECODE_SPEED), f"Decoding '{name}'")
     except MediaFileError as exc:
         raise AudioError(f"'{name}' could not be decoded as audio: {exc.detail}") from exc
     return mux_path
+
+
+def _over(seconds: float, max_seconds: float | None) -> bool:
+    return max_seconds is not None and seconds > max_seconds
 
 
 def _too_long(seconds: float, max_seconds: float) -> str:
@@ -113,13 +123,20 @@ def _too_long(seconds: float, max_seconds: float) -> str:
 
 
 def melspectrogram(samples: np.ndarray) -> np.ndarray:
-    """(80, T) normalised log-mel, 80 frames per second, as the released Wav2Lip models expect."""
+    """(80, T) normalised log-mel, 80 frames per second, as the released Wav2Lip models expect. Made MEL_BLOCK
+    columns at a time, so a long speech's spectrum (several times the size of its samples) is never held whole."""
     emphasised = np.append(samples[:1], samples[1:] - PREEMPHASIS * samples[:-1])
-    spectrum = np.abs(librosa.stft(emphasised, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH,
-                                   pad_mode="reflect"))
-    mel = _mel_basis() @ spectrum
-    db = 20.0 * np.log10(np.maximum(1e-5, mel)) - REF_LEVEL_DB
-    return np.clip(2 * MEL_LIMIT * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MEL_LIMIT, -MEL_LIMIT, MEL_LIMIT).astype(np.float32)
+    padded = np.pad(emphasised, N_FFT // 2, mode="reflect")  # frames centred on each hop, as librosa centres them
+    columns = 1 + len(emphasised) // HOP_LENGTH
+    mel = np.empty((N_MELS, columns), np.float32)
+    for first in range(0, columns, MEL_BLOCK):
+        last = min(first + MEL_BLOCK, columns)
+        spectrum = np.abs(librosa.stft(padded[first * HOP_LENGTH:(last - 1) * HOP_LENGTH + N_FFT], n_fft=N_FFT,
+                                       hop_length=HOP_LENGTH, win_length=WIN_LENGTH, center=False))
+        db = 20.0 * np.log10(np.maximum(1e-5, _mel_basis() @ spectrum)) - REF_LEVEL_DB
+        mel[:, first:last] = np.clip(2 * MEL_LIMIT * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MEL_LIMIT,
+                                     -MEL_LIMIT, MEL_LIMIT)
+    return mel
 
 
 @cache

@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ray", nargs="?", const=LOCAL_RAY, metavar="ADDRESS",
                         help="run on Ray: alone, a Ray started on this machine; else the cluster's address")
     parser.add_argument("--ray-cpus", type=int, help="CPUs of the Ray that --ray alone starts (default: all)")
+    parser.add_argument("--max-seconds", metavar="SECONDS", help="refuse rows whose speech is longer than this "
+                                                                 "(default: no limit)")
     defaults = parser.add_argument_group("defaults for every row (a column of the same name overrides them)")
     options.add_flags(defaults)
     return parser
@@ -147,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _defaults(args: argparse.Namespace, parser: argparse.ArgumentParser) -> LipSyncConfig:
     try:
-        return options.to_config({name: as_cell(value) for name, value in options.flag_values(args).items()})
+        config = options.to_config({name: as_cell(value) for name, value in options.flag_values(args).items()})
+        return config.replace(max_audio_seconds=options.speech_limit(args.max_seconds))
     except LipSyncError as exc:
         parser.error(str(exc))
 

@@ -72,7 +72,7 @@ def expected_duration(job: Job, earlier: dict | None) -> float | None:
         info = media.probe(job.audio_source, "speech recording")
         if info is None or not info.has_audio:
             return None
-        return min(info.audio_duration, job.config.max_audio_seconds)
+        return job.config.capped_speech_seconds(info.audio_duration)
     if earlier is not None and earlier.get("status") == "done" and earlier.get("duration") is not None:
         return float(earlier["duration"])
     return None

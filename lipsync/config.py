@@ -83,8 +83,9 @@ class LipSyncConfig:
                      "costs little", label="Lip-sync score",
         choices=(("auto", "Automatic (on a GPU only)"), ("on", "On"), ("off", "Off")))
     still_fps: float = 25.0
-    # Limits for public use: whoever serves sets them, not a request.
-    max_audio_seconds: float = 120.0
+    # Limits for public use: whoever serves sets them, not a request. None: speech of any length (the app serves
+    # with a limit of its own).
+    max_audio_seconds: float | None = None
     max_text_chars: int = 2000
     max_image_pixels: int = 40_000_000
     max_upload_bytes: int = 500 * 1024 * 1024
@@ -107,6 +108,12 @@ class LipSyncConfig:
             raise OptionError("face_index must be 0 or more, or -1 for all faces")
         if self.output_size < 96 or self.still_fps <= 0 or self.batch_size < 0:
             raise OptionError("output_size must be at least 96, still_fps positive and batch_size not negative")
+        if self.max_audio_seconds is not None and not self.max_audio_seconds > 0:
+            raise OptionError("max_audio_seconds must be positive, or None for no limit")
+
+    def capped_speech_seconds(self, seconds: float) -> float:
+        """A speech length, no more than the limit: how long a request's video can be."""
+        return seconds if self.max_audio_seconds is None else min(seconds, self.max_audio_seconds)
 
     def replace(self, **changes) -> "LipSyncConfig":
         return dataclasses.replace(self, **changes)

@@ -18,6 +18,7 @@ from .errors import MediaFileError, MediaToolError
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
 PROBE_TIMEOUT = 60.0
+NOMINAL_FPS_MAX = 60
 # ffprobe codec names of still-image formats (ffprobe reports a picture as a one-frame "video" stream).
 IMAGE_CODECS = frozenset({"png", "mjpeg", "jpegls", "bmp", "webp", "tiff", "gif", "jpeg2000", "ppm", "pgm"})
 
@@ -84,12 +85,14 @@ def _rotation(stream: dict) -> int:
 
 
 def _fps(stream: dict) -> Fraction:
-    for key in ("avg_frame_rate", "r_frame_rate"):
+    """The nominal rate, so a variable-rate clip (a phone's) keeps its rate and its motion's speed; the average
+    where the nominal one is missing or too high to be a rate it was shot at (a GIF's mixed delays give 100)."""
+    for key, highest in (("r_frame_rate", NOMINAL_FPS_MAX), ("avg_frame_rate", 240)):
         try:
             rate = Fraction(stream.get(key, "0/0"))
         except (ValueError, ZeroDivisionError):
             continue
-        if 0 < rate <= 240:
+        if 0 < rate <= highest:
             return rate.limit_denominator(1001)
     return Fraction(25)
 

@@ -6,6 +6,7 @@ An empty value (None or blank text) means the setting's default, and every defau
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any, Mapping, Sequence
 
 from .config import OPTIONS, LipSyncConfig
@@ -55,6 +56,20 @@ def yes_or_no(value: Any, what: str) -> bool:
     if word not in TRUE_WORDS + FALSE_WORDS:
         raise OptionError(f"{what} must be true or false, not '{value}'.")
     return word in TRUE_WORDS
+
+
+def speech_limit(value: float | str | None) -> float | None:
+    """The longest speech a request may have, in seconds, as a flag or a setting gives it; None for no limit
+    (as for nothing, blank text or 0)."""
+    if _empty(value):
+        return None
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise OptionError(f"The speech limit must be a number of seconds (0 for none), not '{value}'.")
+    return seconds or None
 
 
 def four_numbers(value: str | Sequence[int], what: str, example: Sequence[int]) -> tuple[int, int, int, int]:

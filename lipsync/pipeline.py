@@ -116,7 +116,7 @@ def estimate_frames(face_path: str | os.PathLike, *, audio_path: str | os.PathLi
         seconds = speech.audio_duration if speech is not None else 0.0
     else:
         seconds = len((text or "").strip()) / SPOKEN_CHARS_PER_SECOND[slow]
-    return audio.frame_count(min(seconds, config.max_audio_seconds), fps)
+    return audio.frame_count(config.capped_speech_seconds(seconds), fps)
 
 
 def find_faces(face_path: str | os.PathLike, config: LipSyncConfig = LipSyncConfig()

@@ -62,6 +62,8 @@ def synthesize(text: str, lang: str, work_dir: Path, max_chars: int, slow: bool 
     text = (text or "").strip()
     if not text:
         raise TextError("There is no text to speak: type a sentence first.")
+    if not any(char.isalnum() for char in text):  # in any script; punctuation, emoji and symbols are not spoken
+        raise TextError("The text has no words to speak, only punctuation or symbols: type a sentence first.")
     if len(text) > max_chars:
         raise TextError(f"The text has {len(text)} characters; the limit is {max_chars}.")
     if lang not in tts_langs():

@@ -119,7 +119,8 @@ def _read_still(path: Path, max_pixels: int) -> np.ndarray | None:
 
 def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float,
                       pix_fmt: str = "bgr24") -> Iterator[np.ndarray]:
-    """Decode a video at a constant frame rate (variable-rate input is resampled), rotated upright, at width×height:
+    """Decode a video at face.fps (its nominal rate): each frame is the source frame shown at that time, so a
+    variable-rate clip keeps its motion's speed. Rotated upright, at width×height:
     BGR (height, width, 3) frames, or with pix_fmt "yuv420p" I420 frames (height * 3 / 2, width) as decoded, which
     go to the encoder untouched wherever no face is pasted."""
     # Drop an odd last row/column first, so a full-size decode is a plain copy, not a 1-pixel resample.

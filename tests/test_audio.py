@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.signal import get_window
 
-from conftest import SPEECH, cut_speech
+from conftest import SPEECH, cut_speech, run
 from lipsync import audio
 from lipsync.errors import AudioError
 
@@ -44,6 +44,15 @@ def test_mel_of_real_speech(tmp_path):
     mel = audio.melspectrogram(speech.samples[:16000 * 5])
     assert mel.shape[0] == 80 and abs(mel.shape[1] - 401) <= 1
     assert mel.min() >= -4 and mel.max() <= 4 and mel.std() > 0.5
+
+
+def test_mel_of_long_speech_is_made_in_blocks_that_join_exactly(tmp_path):
+    """65 s: three blocks of MEL_BLOCK columns, joined where the independent recipe has no seams."""
+    speech = audio.load_speech(SPEECH, tmp_path, max_seconds=None).samples
+    long = np.concatenate([speech, speech[:5 * audio.SAMPLE_RATE]])
+    mel = audio.melspectrogram(long)
+    assert mel.shape == (80, 1 + len(long) // audio.HOP_LENGTH) and mel.shape[1] > 2 * audio.MEL_BLOCK
+    assert np.abs(mel - reference_mel(long.astype(np.float64))).max() < 1e-3
 
 
 def test_mel_windows_follow_the_video_frames():
@@ -122,3 +131,20 @@ def test_a_wav_that_is_not_plain_goes_through_ffmpeg(tmp_path, case):
     speech = audio.load_speech(wav, work, max_seconds=120)
     assert speech.mux_path == work / "speech.wav"
     assert abs(speech.duration - (2.0 if case == "24-bit" else 1.5)) < 0.01
+
+
+@pytest.mark.parametrize("name", ["long.wav", "long.flac"], ids=["plain-wav", "through-ffmpeg"])
+def test_speech_of_any_length_is_read_whole_without_a_limit(tmp_path, name):
+    """No limit (the command line's and the batch runner's default): 130 s of speech is read to its end by either
+    path, while a limit of 120 s refuses the same file."""
+    long = tmp_path / name
+    run(["ffmpeg", "-v", "error", "-stream_loop", "2", "-i", str(SPEECH), "-t", "130", str(long)])
+    work = tmp_path / "work"
+    work.mkdir()
+    speech = audio.load_speech(long, work, max_seconds=None)
+    assert abs(speech.duration - 130.0) < 0.01
+    original = audio.load_speech(SPEECH, work, max_seconds=None).samples
+    second = audio.SAMPLE_RATE
+    np.testing.assert_array_equal(speech.samples[125 * second:126 * second], original[5 * second:6 * second])
+    with pytest.raises(AudioError, match=r"The speech is 130 s long; the limit is 120 s\."):
+        audio.load_speech(long, work, max_seconds=120)

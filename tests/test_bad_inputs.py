@@ -8,6 +8,7 @@ case no `lipsync-*` work folder is left in the temporary root, and a failed run 
 
 from __future__ import annotations
 
+import bisect
 import re
 import struct
 import subprocess
@@ -24,7 +25,7 @@ from PIL import Image
 
 from conftest import (HAAR, PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cli, cut_speech, probe, read_frames,
                       through_encoder)
-from lipsync import encode, generate, media, video
+from lipsync import audio, encode, generate, media, pipeline, tts, video
 from lipsync.errors import (AudioError, FaceError, LipSyncError, MediaToolError, NoFaceError, OutputError,
                             TextError)
 
@@ -371,6 +372,51 @@ def test_variable_frame_rate_video(tmp_path, speech):
     assert info["video"]["avg_frame_rate"] == info["video"]["r_frame_rate"]  # constant rate out
 
 
+def test_variable_frame_rate_video_is_read_at_its_nominal_rate_by_timestamp(tmp_path):
+    """Every third frame dropped from 1 s to 8 s of the talking head (a frame counter in its corner, outside the
+    face, tells the frames apart), timestamps kept: nominally 25 fps, 17.75 on average. It comes back at 25 fps,
+    as long as the speech, and each untouched output frame (the mouth still in the first, silent seconds) is the
+    source frame shown at its time: the frame before a dropped one is shown twice."""
+    vfr = tmp_path / "vfr.mp4"
+    ffmpeg("-i", TALKING_HEAD, "-f", "lavfi", "-i", "testsrc2=size=96x54:rate=25", "-filter_complex",
+           "[0:v]scale=352:608[face];[face][1:v]overlay=0:0:shortest=1,"
+           "select='not(between(n,25,199)*eq(mod(n,3),2))'", "-fps_mode", "passthrough", "-an", "-t", 8,
+           "-c:v", "libx264", "-preset", "ultrafast", "-crf", 12, vfr)
+    stream = probe(vfr)["video"]
+    assert stream["r_frame_rate"] == "25/1" and Fraction(stream["avg_frame_rate"]) == Fraction(71, 4)
+    times = [float(line.split(",")[0]) for line in subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=pts_time", "-of", "csv=p=0",
+         str(vfr)], check=True, capture_output=True, text=True).stdout.split()]
+    source = read_frames(vfr)
+    assert len(source) == len(times) == 142
+    speech = cut_speech(tmp_path / "speech.wav", 4.0, start=0.0)  # near-silent for 2 s, then speaking
+
+    run = run_cli(tmp_path, vfr, tmp_path / "out.mp4", "--audio", speech, "--box", "125", "260", "95", "220")
+    assert_works(run, 4.0, (352, 608), 25)
+    assert pipeline.estimate_frames(vfr, audio_path=speech) == 100
+    out = read_frames(run.out)
+    weights = audio.speech_weights(audio.load_speech(speech, tmp_path, None).samples, 25.0, len(out))
+    untouched = [index for index in range(len(out)) if weights[index] == 0]
+    assert len(untouched) > 40 and untouched[:50] == list(range(50))  # 0-2 s: 25 frames with 8 repeats
+    counter = (slice(0, 54), slice(0, 96))
+    for index in untouched:
+        shown = bisect.bisect_right(times, index / 25 + 1e-3) - 1
+        differences = [mean_diff(out[index][counter], frame[counter]) for frame in source]
+        assert int(np.argmin(differences)) == shown, (index, shown, int(np.argmin(differences)))
+        assert mean_diff(out[index], source[shown]) < 3, index  # the whole frame, within codec noise
+
+
+def test_gif_with_mixed_delays_is_read_at_its_average_rate(tmp_path):
+    """A GIF whose frames last 30-100 ms has a nominal rate of 100 fps (its time base), not a rate it was made
+    at: its average rate is used instead."""
+    gif = tmp_path / "mixed.gif"
+    portrait = Image.open(PORTRAIT).convert("RGB")
+    frames = [portrait.point(lambda v, k=k: min(255, v + 4 * k)) for k in range(8)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=[100, 50, 30, 100, 70, 100, 40, 100])
+    assert probe(gif)["video"]["r_frame_rate"] == "100/1"
+    assert media.probe(gif, "face video").video.fps == Fraction(41, 3)  # 8 frames in 0.59 s
+
+
 def test_rotated_phone_video_comes_out_upright(tmp_path, speech):
     """Stored 446×300 sideways with rotate=90 metadata (as phones do); shown as 300×446 upright."""
     sideways = portrait_video(tmp_path / "sideways-raw.mp4", 1.0, vf="crop=300:446:0:0,transpose=clock")
@@ -454,20 +500,34 @@ def test_video_without_audio_track_given_as_speech(tmp_path, temp_root):
     refused_in_process(AudioError, message, PORTRAIT, tmp_path / "out.mp4", audio_path=TALKING_HEAD)
 
 
-def test_speech_longer_than_the_limit(tmp_path, temp_root):
-    long = tmp_path / "long.wav"
-    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", 121, "-c:a", "pcm_u8", long)
-    run = run_cli(tmp_path, PORTRAIT, tmp_path / "out.mp4", "--audio", long)
-    message = assert_refused(run, "The speech is 121 s long; the limit is 120 s.")
+def test_speech_longer_than_a_limit_that_was_set(tmp_path, temp_root):
+    six = cut_speech(tmp_path / "six.wav", 6.0)
+    run = run_cli(tmp_path, PORTRAIT, tmp_path / "out.mp4", "--audio", six, "--max-seconds", "5")
+    message = assert_refused(run, "The speech is 6 s long; the limit is 5 s. Trim it and try again.")
     assert run.seconds < 60
-    refused_in_process(AudioError, message, PORTRAIT, tmp_path / "out.mp4", audio_path=long)
+    refused_in_process(AudioError, message, PORTRAIT, tmp_path / "out.mp4", audio_path=six,
+                       config=HAAR.replace(max_audio_seconds=5))
+
+
+def test_speech_longer_than_two_minutes_needs_no_flag(tmp_path):
+    """No limit by default: 130 s of silence (in silence no mouth is generated, so it is quick) makes a 130 s
+    video."""
+    long = tmp_path / "long.wav"
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", 130, "-c:a", "pcm_u8", long)
+    small = tmp_path / "small.png"
+    Image.open(PORTRAIT).resize((100, 150)).save(small)
+    run = run_cli(tmp_path, small, tmp_path / "out.mp4", "--audio", long, "--box", "20", "70", "30", "70")
+    assert_works(run, 130.0, (100, 150), 25)
+    assert "3250 frames at 25.00 fps" in run.stdout
+    assert pipeline.estimate_frames(small, audio_path=long) == 3250  # the estimate follows the whole speech
+    assert pipeline.estimate_frames(small, audio_path=long, config=HAAR.replace(max_audio_seconds=120)) == 3000
 
 
 def test_speech_just_over_the_limit_is_not_shown_as_equal_to_it(tmp_path, temp_root):
     barely = tmp_path / "barely.wav"
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", 120.3, "-c:a", "pcm_u8", barely)
     with pytest.raises(AudioError, match=r"The speech is 120\.3 s long; the limit is 120 s\."):
-        generate(PORTRAIT, tmp_path / "out.mp4", audio_path=barely, config=HAAR)
+        generate(PORTRAIT, tmp_path / "out.mp4", audio_path=barely, config=HAAR.replace(max_audio_seconds=120))
 
 
 def test_image_given_as_speech(tmp_path, temp_root):
@@ -498,6 +558,19 @@ def test_other_sample_rates_work(tmp_path, rate, channels, name):
 def test_no_text(tmp_path, temp_root, text):
     run = run_cli(tmp_path, PORTRAIT, tmp_path / "out.mp4", f"--text={text}")
     message = assert_refused(run, "There is no text to speak")
+    refused_in_process(TextError, message, PORTRAIT, tmp_path / "out.mp4", text=text)
+
+
+@pytest.mark.parametrize("text", ["!!! ... ???", "😀 🎉 👍", "« — » … ¿¡"], ids=["punctuation", "emoji", "symbols"])
+def test_text_with_nothing_to_speak_is_refused_before_any_synthesis(tmp_path, temp_root, monkeypatch, text):
+    run = run_cli(tmp_path, PORTRAIT, tmp_path / "out.mp4", f"--text={text}")
+    message = assert_refused(run, "The text has no words to speak, only punctuation or symbols: type a sentence")
+
+    def no_synthesis(*args, **kwargs):
+        raise AssertionError("nothing may be synthesized")
+
+    monkeypatch.setattr(tts, "gTTS", no_synthesis)
+    monkeypatch.setattr(tts, "_espeak", no_synthesis)
     refused_in_process(TextError, message, PORTRAIT, tmp_path / "out.mp4", text=text)
 
 
@@ -581,6 +654,18 @@ def test_output_is_an_existing_folder(tmp_path, speech, temp_root):
     with pytest.raises(OutputError, match="is a folder"):
         generate(PORTRAIT, folder, audio_path=speech, config=HAAR)
     assert not list(folder.iterdir())
+    here = run_cli(tmp_path, PORTRAIT, Path("."), "--audio", speech, cwd=folder)  # '.' has no name: the folder's
+    assert here.returncode == 1 and here.stderr.strip().splitlines() == [
+        "error: The output '.' is the folder 'videos'; give a file name, such as 'out.mp4'."]
+    assert not list(folder.iterdir())
+
+
+def test_output_that_is_not_an_mp4_is_refused(tmp_path, speech, temp_root):
+    out = tmp_path / "result.avi"
+    run = run_cli(tmp_path, PORTRAIT, out, "--audio", speech)
+    message = assert_refused(run, "The output 'result.avi' must be an .mp4 file; give a name such as 'result.mp4'.")
+    refused_in_process(OutputError, message, PORTRAIT, out, audio_path=speech)
+    assert not (tmp_path / "result.mp4").exists()
 
 
 @pytest.mark.parametrize("which", ["face", "audio"])

@@ -310,3 +310,24 @@ def test_a_scored_row_writes_its_lip_sync_columns(job_list, tmp_path):
     assert isinstance(scored["lse_d"], float) and isinstance(scored["lse_c"], float)
     assert isinstance(scored["offset"], int) and -15 <= scored["offset"] <= 15
     assert (plain["lse_d"], plain["lse_c"], plain["offset"]) == (None, None, None)
+
+
+def test_speech_limit_is_set_by_a_flag_for_every_row(tmp_path, capsys):
+    """No limit unless --max-seconds sets one; then a row with longer speech fails with the sentence that says so
+    (before any frame is made) and the run goes on."""
+    parser = batch.build_parser()
+    assert batch._defaults(parser.parse_args(["jobs.csv", "--out-dir", "v"]), parser).max_audio_seconds is None
+    cut_speech(tmp_path / "six.wav", 6.0)
+    path = tmp_path / "jobs.csv"
+    path.write_text(f"face,audio\n{PORTRAIT},six.wav\n")
+    out_dir = tmp_path / "videos"
+    status = batch.main([str(path), "--out-dir", str(out_dir), "--max-seconds", "5", "--detector", "haar"])
+    assert status == 1
+    (record,) = manifest(out_dir)
+    assert record["status"] == "failed"
+    assert record["error"] == "The speech is 6 s long; the limit is 5 s. Trim it and try again."
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        batch.main([str(path), "--out-dir", str(out_dir), "--max-seconds", "soon"])
+    assert refused.value.code == 2
+    assert "The speech limit must be a number of seconds (0 for none), not 'soon'." in capsys.readouterr().err

@@ -51,3 +51,18 @@ def test_the_command_line_defaults_are_the_config_defaults():
     assert options.to_config(chosen) == LipSyncConfig()
     assert build_parser().parse_args(["--face", "f", "--text", "t", "--out", "o", "--output-size", "720p"]
                                      ).output_size == 720
+
+
+def test_speech_has_no_length_limit_unless_one_is_set():
+    assert LipSyncConfig().max_audio_seconds is None
+    assert LipSyncConfig().capped_speech_seconds(600.0) == 600.0
+    assert LipSyncConfig(max_audio_seconds=120).capped_speech_seconds(600.0) == 120.0
+    for bad in (0, -5.0, float("nan")):
+        with pytest.raises(OptionError, match="max_audio_seconds must be positive, or None for no limit"):
+            LipSyncConfig(max_audio_seconds=bad)
+    assert [options.speech_limit(value) for value in (None, " ", "0", 0, "90", 7.5)] == [None, None, None, None,
+                                                                                        90.0, 7.5]
+    for bad in ("two minutes", "-1", "inf", "nan"):
+        with pytest.raises(OptionError, match=r"The speech limit must be a number of seconds \(0 for none\)"):
+            options.speech_limit(bad)
+    assert build_parser().parse_args(["--face", "f", "--text", "t", "--out", "o.mp4"]).max_seconds is None
