@@ -48,9 +48,15 @@ REGISTRY: dict[str, CheckpointSpec] = {
         # The GitHub release asset of GFPGAN v1.3.0, as mirrored on the Hub (same sha256 in several mirrors).
         CheckpointSpec("gfpgan_v1.4", "th2w33knd/GFPGANv1.4", "GFPGANv1.4.pth",
                        "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad", 348_632_874),
+        # face-alignment 1.4's TorchScript file of the 2DFAN4 landmark network, as LatentSync mirrors it; a local
+        # folder keeps the published name.
+        CheckpointSpec("fan_2dfan4", "ByteDance/LatentSync-1.5", "auxiliary/2DFAN4-cd938726ad.zip",
+                       "cd938726adb1f15f361263cce2db9cb820c42585fa8796ec72ce19107f369a46", 96_316_515,
+                       local_file="2DFAN4-cd938726ad.zip"),
     )
 }
 ENHANCER = "gfpgan_v1.4"
+LANDMARKER = "fan_2dfan4"
 
 _lock = threading.Lock()
 _verified: dict[str, str] = {}
@@ -225,3 +231,19 @@ def gfpgan_state_dict(path: Path) -> dict:
     if not isinstance(weights, dict):
         raise CheckpointError(f"{path.name} is not a GFPGAN checkpoint: it holds no params_ema or params weights.")
     return weights
+
+
+def without_batch_counters(weights: dict) -> dict:
+    """The weights but BatchNorm's batch counters, which matter only in training (files saved before PyTorch 0.4.1
+    lack them)."""
+    return {key: value for key, value in weights.items() if not key.endswith("num_batches_tracked")}
+
+
+def fan_state_dict(path: Path) -> dict:
+    """The weights of a TorchScript FAN file (face-alignment 1.4's format), without BatchNorm's batch counters."""
+    try:
+        scripted = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise CheckpointError(f"{path.name} could not be read as a TorchScript file ({type(exc).__name__}). "
+                              f"It may be truncated or not the landmark model at all.") from exc
+    return without_batch_counters(dict(scripted.state_dict()))

@@ -1,5 +1,5 @@
-"""The models a request needs, loaded once per process into one cache: the generator, the face detector and the
-face enhancer, each for a resolved runtime."""
+"""The models a request needs, loaded once per process into one cache: the generator, the face detector, the
+landmark model and the face enhancer, each for a resolved runtime."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .detectors import Detector, HaarDetector, S3FDDetector
 from .enhance import FaceEnhancer
 from .gfpgan import GFPGAN
 from .inference import MouthGenerator
+from .landmarks import new_fan
 from .model import Wav2Lip
 from .runtime import CheckpointFolder, Runtime, resolve
 
@@ -75,6 +76,22 @@ def load_detector(kind: str, folder: CheckpointFolder, device: str = "cpu",
     path = checkpoints.resolve("s3fd", folder)
     return _cached(("detector", str(path), device, dtype),
                    lambda: S3FDDetector(checkpoints.s3fd_state_dict(path), device, dtype))
+
+
+def load_landmarker(folder: CheckpointFolder, device: str = "cpu",
+                    dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """FAN(4) with the registry's weights, checked key by key and shape by shape. fp32 is what requests get: in
+    bf16 on the CPU its points move by more than half a pixel."""
+    path = checkpoints.resolve(checkpoints.LANDMARKER, folder)
+
+    def build() -> torch.nn.Module:
+        model = new_fan()
+        weights = checkpoints.fan_state_dict(path)
+        checkpoints.check_state_dict(weights, checkpoints.without_batch_counters(model.state_dict()), path.name)
+        model.load_state_dict(weights, strict=False)  # strict but for the batch counters, checked just above
+        return model.eval().to(device, dtype, memory_format=torch.channels_last)
+
+    return _cached(("landmarker", str(path), device, dtype), build)
 
 
 def load_enhancer(folder: CheckpointFolder, device: str = "cpu", dtype: torch.dtype = torch.float32) -> FaceEnhancer:
