@@ -29,6 +29,7 @@ _cache: dict[tuple, object] = {}
 class Models:
     generator: MouthGenerator
     detector: Detector | None  # None with a fixed face box
+    landmarker: torch.nn.Module | None  # FAN(4); None unless the runtime finds landmarks
     enhancer: FaceEnhancer | None  # None unless the runtime enhances faces
 
 
@@ -46,9 +47,10 @@ def load(config: LipSyncConfig, runtime: Runtime | None = None) -> Models:
     model = load_generator(config.checkpoint, runtime.checkpoints, runtime.device, runtime.dtype)
     detector = (load_detector(config.detector, runtime.checkpoints, runtime.device, runtime.detector_dtype)
                 if config.box is None else None)
+    landmarker = load_landmarker(runtime.checkpoints, runtime.device) if runtime.landmarks else None
     enhancer = (load_enhancer(runtime.checkpoints, runtime.device, runtime.restorer_dtype)
                 if runtime.enhance else None)
-    return Models(MouthGenerator(model, runtime), detector, enhancer)
+    return Models(MouthGenerator(model, runtime), detector, landmarker, enhancer)
 
 
 def load_generator(name: str, folder: CheckpointFolder, device: str = "cpu",
