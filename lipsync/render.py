@@ -163,7 +163,8 @@ def _paste_mouths(frame: Frame, config: LipSyncConfig) -> None:
         return
     frame.picture = frame.picture.copy()
     for box, mouth, face in zip(frame.boxes, frame.mouths, frame.crops):
-        blend.paste(frame.picture, box, mouth, face, config.blend, config.color_match, frame.speech_weight)
+        blend.paste(frame.picture, box, mouth, face, config.blend, config.mask, config.color_match,
+                    frame.speech_weight)
 
 
 def _enhance(frames: list[Frame], enhancer: FaceEnhancer, config: LipSyncConfig) -> None:
@@ -179,7 +180,7 @@ def _enhance(frames: list[Frame], enhancer: FaceEnhancer, config: LipSyncConfig)
     matrices = [matrix for _, frame_matrices in aligned for matrix in frame_matrices]
     boxes = [box for frame in frames for box in frame.boxes]
     for frame, box, face, matrix in zip(owners, boxes, enhanced, matrices):
-        blend.paste_restored(frame.picture, box, face, matrix, config.blend, frame.speech_weight)
+        blend.paste_restored(frame.picture, box, face, matrix, config.blend, config.mask, frame.speech_weight)
 
 
 def _encode(generated: queue.Queue, running: threading.Event, encoder: encode.Encoder, config: LipSyncConfig,

@@ -277,15 +277,15 @@ def test_masks_are_one_inside_their_hull_and_zero_beyond_the_feather(faces, name
     x1, y1 = np.floor(points.min(axis=0)).astype(int) - 40
     x2, y2 = np.ceil(points.max(axis=0)).astype(int) + 40
     bounds = (max(0, x1), max(0, y1), x2, y2)
+    feather = 15.0
     if kind == "face":
-        mask = face_geometry.face_mask(points, bounds)
+        mask = face_geometry.face_mask(points, bounds, feather)
         hull_points = np.concatenate([points[3:14], points[31:36]])
-        grow, feather = 0.0, face_geometry.FACE_FEATHER * np.linalg.norm(points[13] - points[3])
+        grow = 0.0
     else:
-        mask = face_geometry.mouth_mask(points, bounds)
+        mask = face_geometry.mouth_mask(points, bounds, feather)
         hull_points = points[48:68]
-        width = np.linalg.norm(points[54] - points[48])
-        grow, feather = face_geometry.MOUTH_GROW * width, face_geometry.MOUTH_FEATHER * width
+        grow = face_geometry.MOUTH_GROW * np.linalg.norm(points[54] - points[48])
     assert mask.shape == (bounds[3] - bounds[1], bounds[2] - bounds[0]) and mask.dtype == np.float32
     hull = cv2.convexHull(hull_points.astype(np.float32))
     ys, xs = np.mgrid[bounds[1]:bounds[3], bounds[0]:bounds[2]]
