@@ -1,4 +1,5 @@
-"""Put the generated mouth back: a feathered lower-face mask (or the original hard paste), in float."""
+"""Put the generated mouth back through a feathered mask (an oval of the lower face box, or the lower face or the
+mouth drawn from the face's landmarks), or the original hard paste of the whole box; in float."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from functools import cache
 import cv2
 import numpy as np
 
+from . import face_geometry
 from .geometry import FaceBox
 from .i420 import even_bounds, frame_size, planes, shifted_matrix, to_i420
 from .model import FACE_SIZE
@@ -17,17 +19,51 @@ MASK_CENTRE = (48, 63)
 MASK_AXES = (33, 24)
 FEATHER_SIGMA = 5.0
 EDGE_TAPER = 6  # pixels at the crop's edge forced down to zero, so nothing shows at the box border
+# The landmark masks' feather, in crop pixels, a quarter of the crop: its smoothstep is 4/5 as steep at its middle
+# as the oval's blur, so their edges are softer than the oval's.
+SOFT_EDGE = 24.0
+
+
+@cache  # one per width
+def _edge_window(width: float, smooth: bool) -> np.ndarray:
+    """1 inside the crop, down to 0 at its outer pixels over `width` pixels: linearly, or along a smoothstep."""
+    ramp = np.clip(np.minimum(np.arange(FACE_SIZE), np.arange(FACE_SIZE)[::-1]) / width, 0, 1)
+    ramp = face_geometry.smoothstep(ramp) if smooth else ramp
+    return np.minimum.outer(ramp, ramp).astype(np.float32)
 
 
 @cache  # one per blend mode
 def crop_mask(blend: str) -> np.ndarray:
+    """The box's own mask in the 96×96 crop: the feathered oval, or all ones for the hard paste."""
     if blend == "hard":
         return np.ones((FACE_SIZE, FACE_SIZE), np.float32)
     mask = np.zeros((FACE_SIZE, FACE_SIZE), np.float32)
     cv2.ellipse(mask, MASK_CENTRE, MASK_AXES, 0, 0, 360, 1.0, thickness=-1)
-    mask = cv2.GaussianBlur(mask, (0, 0), FEATHER_SIGMA)
-    ramp = np.clip(np.minimum(np.arange(FACE_SIZE), np.arange(FACE_SIZE)[::-1]) / EDGE_TAPER, 0, 1)
-    return (mask * np.minimum.outer(ramp, ramp)).astype(np.float32)
+    return cv2.GaussianBlur(mask, (0, 0), FEATHER_SIGMA) * _edge_window(EDGE_TAPER, smooth=False)
+
+
+def mask_kind(box: FaceBox, blend: str, mask: str) -> str:
+    """Which mask a face is blended through: 'hard' for the hard paste; the face and mouth masks (auto: face)
+    where the face has landmarks; else the box's oval."""
+    if blend == "hard":
+        return "hard"
+    if box.points is None:
+        return "box"
+    return "face" if mask == "auto" else mask
+
+
+def blend_mask(box: FaceBox, blend: str, mask: str) -> np.ndarray:
+    """The face's mask in its 96×96 crop (see mask_kind). One drawn from landmarks is placed through the box's
+    crop matrix, feathered by SOFT_EDGE, and where it meets the crop's edge eased to 0 there over SOFT_EDGE too,
+    so no part of its outline is harder than the oval's."""
+    kind = mask_kind(box, blend, mask)
+    if kind in ("hard", "box"):
+        return crop_mask(blend)
+    to_crop = box.crop_matrix(FACE_SIZE)
+    points = box.points @ to_crop[:, :2].T + to_crop[:, 2]
+    draw = face_geometry.face_mask if kind == "face" else face_geometry.mouth_mask
+    # The lower of the two, not their product, which would be steeper where both fall.
+    return np.minimum(draw(points, (0, 0, FACE_SIZE, FACE_SIZE), SOFT_EDGE), _edge_window(SOFT_EDGE, smooth=True))
 
 
 def match_color(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -40,42 +76,44 @@ def match_color(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) -
     return generated + shift
 
 
-def paste(frame: np.ndarray, box: FaceBox, generated: np.ndarray, original_crop: np.ndarray, blend: str,
+def paste(frame: np.ndarray, box: FaceBox, generated: np.ndarray, original_crop: np.ndarray, blend: str, mask: str,
           color_match: bool, speech_weight: float) -> None:
-    """Blend a generated 96×96 BGR crop (float, 0..255) into an I420 frame in place, as much as `speech_weight`
-    (1 while speaking, down to 0 in silences).
+    """Blend a generated 96×96 BGR crop (float, 0..255) into an I420 frame in place through the face's mask (see
+    blend_mask), as much as `speech_weight` (1 while speaking, down to 0 in silences).
     The blend is done on the Y, U and V planes, so pixels outside the mask keep their decoded values exactly."""
     width, height = frame_size(frame)
     x1, y1, x2, y2 = bounds = even_bounds(box, width, height)
     if x2 <= x1 or y2 <= y1 or speech_weight <= 0:
         return
+    in_crop = blend_mask(box, blend, mask)
     if color_match and blend != "hard":
-        generated = match_color(generated, original_crop, crop_mask(blend))
+        generated = match_color(generated, original_crop, in_crop)
     # Map region pixels to crop pixels: the crop matrix of the box moved to the region's origin.
     matrix = box.moved(x1, y1).crop_matrix(FACE_SIZE)
     face = cv2.warpAffine(generated.astype(np.float32), matrix, (x2 - x1, y2 - y1),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-    _blend_region(frame, bounds, face, _mask_alpha(box, bounds, blend, speech_weight))
+    _blend_region(frame, bounds, face, _mask_alpha(box, bounds, in_crop, speech_weight))
 
 
-def paste_restored(frame: np.ndarray, box: FaceBox, restored: np.ndarray, matrix: np.ndarray, blend: str,
+def paste_restored(frame: np.ndarray, box: FaceBox, restored: np.ndarray, matrix: np.ndarray, blend: str, mask: str,
                    speech_weight: float) -> None:
     """Blend a restored 512×512 BGR face (float, 0..255), aligned with `matrix` (frame -> face), into an I420
-    frame in place, only through the mouth's own lower-face mask, so it changes exactly what the mouth changed."""
+    frame in place, only through the mouth's own mask, so it changes exactly what the mouth changed."""
     width, height = frame_size(frame)
     x1, y1, x2, y2 = bounds = even_bounds(box, width, height)
     if x2 <= x1 or y2 <= y1 or speech_weight <= 0:
         return
     face = cv2.warpAffine(restored.astype(np.float32), shifted_matrix(matrix, x1, y1), (x2 - x1, y2 - y1),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-    _blend_region(frame, bounds, face, _mask_alpha(box, bounds, blend, speech_weight))
+    _blend_region(frame, bounds, face, _mask_alpha(box, bounds, blend_mask(box, blend, mask), speech_weight))
 
 
-def _mask_alpha(box: FaceBox, bounds: tuple[int, int, int, int], blend: str, speech_weight: float) -> np.ndarray:
-    """The feathered mouth mask of the box, warped into the region's pixels and scaled by the speech weight."""
+def _mask_alpha(box: FaceBox, bounds: tuple[int, int, int, int], in_crop: np.ndarray,
+                speech_weight: float) -> np.ndarray:
+    """A mask in the box's crop, warped into the region's pixels and scaled by the speech weight."""
     x1, y1, x2, y2 = bounds
     matrix = box.moved(x1, y1).crop_matrix(FACE_SIZE)
-    return cv2.warpAffine(crop_mask(blend), matrix, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    return cv2.warpAffine(in_crop, matrix, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0) * speech_weight
 
 

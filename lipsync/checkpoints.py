@@ -52,12 +52,18 @@ REGISTRY: dict[str, CheckpointSpec] = {
         CheckpointSpec("syncnet_v2", "ByteDance/LatentSync-1.5", "auxiliary/syncnet_v2.model",
                        "961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442", 54_573_114,
                        local_file="syncnet_v2.model"),
+        # face-alignment 1.4's TorchScript file of the 2DFAN4 landmark network, as LatentSync mirrors it; a local
+        # folder keeps the published name.
+        CheckpointSpec("fan_2dfan4", "ByteDance/LatentSync-1.5", "auxiliary/2DFAN4-cd938726ad.zip",
+                       "cd938726adb1f15f361263cce2db9cb820c42585fa8796ec72ce19107f369a46", 96_316_515,
+                       local_file="2DFAN4-cd938726ad.zip"),
     )
 }
 ENHANCER = "gfpgan_v1.4"
 SCORER = "syncnet_v2"
-# The released SyncNet file was saved before BatchNorm counted its batches (its size says so): such counters are
-# no weights, so a re-saved copy that has them is accepted, and they are left out of the comparison.
+LANDMARKER = "fan_2dfan4"
+# BatchNorm's batch counters are no weights: files saved before PyTorch 0.4.1 (the released SyncNet, its size says
+# so) lack them, so a copy that has them is accepted, and they are left out of every comparison.
 BATCH_COUNTER = "num_batches_tracked"
 
 _lock = threading.Lock()
@@ -235,9 +241,24 @@ def gfpgan_state_dict(path: Path) -> dict:
     return weights
 
 
+def without_batch_counters(weights: dict) -> dict:
+    """The weights but BatchNorm's batch counters (see BATCH_COUNTER)."""
+    return {key: value for key, value in weights.items() if not key.endswith(BATCH_COUNTER)}
+
+
 def syncnet_state_dict(path: Path) -> dict:
-    """SyncNet's weights from a plain state dict, without BatchNorm's batch counters (see BATCH_COUNTER)."""
+    """SyncNet's weights from a plain state dict, without BatchNorm's batch counters."""
     raw = _torch_load(path)
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path.name} is not a SyncNet checkpoint: it holds no dictionary of weights.")
-    return {key: value for key, value in raw.items() if not key.endswith(BATCH_COUNTER)}
+    return without_batch_counters(raw)
+
+
+def fan_state_dict(path: Path) -> dict:
+    """The weights of a TorchScript FAN file (face-alignment 1.4's format), without BatchNorm's batch counters."""
+    try:
+        scripted = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise CheckpointError(f"{path.name} could not be read as a TorchScript file ({type(exc).__name__}). "
+                              f"It may be truncated or not the landmark model at all.") from exc
+    return without_batch_counters(dict(scripted.state_dict()))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from .errors import OptionError
 
 ALL_FACES = -1
+LANDMARK_MASKS = ("face", "mouth")  # the masks drawn from a face's landmarks
 # Output size limits as people name them: the short side in pixels.
 OUTPUT_SIZES = (2160, 1440, 1080, 720, 480, 360)
 
@@ -82,6 +83,16 @@ class LipSyncConfig:
         "auto", help="score the result's lip sync with SyncNet (LSE-D, LSE-C, offset); auto: on a GPU only, where it "
                      "costs little", label="Lip-sync score",
         choices=(("auto", "Automatic (on a GPU only)"), ("on", "On"), ("off", "Off")))
+    landmarks: str = option(
+        "auto", help="68 face points (FAN, 96 MB of weights) for the head's tilt, the mouth mask and the enhanced "
+                     "face's alignment (auto: with S3FD when the file is at hand, for a still or on a GPU)",
+        label="Face landmarks", choices=(("auto", "Automatic"), ("fan", "On (FAN)"), ("none", "Off")),
+        aliases=(("on", "fan"), ("off", "none")))
+    mask: str = option(
+        "auto", help="the soft blend's shape: box (an oval in the face box), face (the lower face's outline) or "
+                     "mouth (the lips), the last two from landmarks (auto: face where they are found, else box)",
+        label="Mouth mask", choices=(("auto", "Automatic"), ("box", "Oval in the face box"),
+                                     ("face", "Lower face (landmarks)"), ("mouth", "Lips only (landmarks)")))
     still_fps: float = 25.0
     # Limits for public use: whoever serves sets them, not a request. None: speech of any length (the app serves
     # with a limit of its own).
@@ -106,6 +117,12 @@ class LipSyncConfig:
             raise OptionError("pads must be four numbers: TOP BOTTOM LEFT RIGHT")
         if self.face_index < ALL_FACES:
             raise OptionError("face_index must be 0 or more, or -1 for all faces")
+        if self.landmarks == "none" and self.mask in LANDMARK_MASKS:
+            raise OptionError(f"The {self.mask} mask follows the face's landmarks: choose landmarks auto or fan with "
+                              f"it, or the box mask.")
+        if self.box is not None and (self.landmarks == "fan" or self.mask in LANDMARK_MASKS):
+            raise OptionError("Landmarks are found on the faces the finder finds, and a fixed face box skips "
+                              "finding: leave the box empty, or choose landmarks auto with the box mask.")
         if self.output_size < 96 or self.still_fps <= 0 or self.batch_size < 0:
             raise OptionError("output_size must be at least 96, still_fps positive and batch_size not negative")
         if self.max_audio_seconds is not None and not self.max_audio_seconds > 0:

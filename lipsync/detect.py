@@ -1,6 +1,6 @@
 """Where faces are: the detection policy over any detector (a downscaled copy, every stride-th frame of a video,
-rotated retries, the eye-line roll) and the per-process cache that answers a repeated request for the same input
-without detecting again. Entry: `detect_faces`."""
+rotated retries, landmarks, the eye-line roll) and the per-process cache that answers a repeated request for the
+same input without detecting again. Entry: `detect_faces`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from typing import Callable, Iterable
 
 import cv2
 import numpy as np
+import torch
 
+from . import face_geometry, landmarks
 from .checkpoints import hash_file
 from .config import LipSyncConfig
 from .detectors import MAX_FACES, Detector
@@ -102,27 +104,38 @@ def _strongest(rows: np.ndarray) -> np.ndarray:
     return rows[np.sort(np.lexsort((-areas, -rows[:, 4]))[:MAX_FACES])]
 
 
+def _retry_turned(detector: Detector, frames: list[np.ndarray], found: list[list[FaceBox]], scale: float) -> None:
+    """Frames with no upright face searched again in rotated copies; the first angle that finds one wins."""
+    for index in [i for i, boxes in enumerate(found) if not boxes]:
+        frame = frames[index]
+        centre = (frame.shape[1] / 2, frame.shape[0] / 2)
+        for angle in RETRY_ANGLES:
+            turned = cv2.warpAffine(frame, cv2.getRotationMatrix2D(centre, angle, 1.0), frame.shape[1::-1],
+                                    borderMode=cv2.BORDER_REPLICATE)
+            rows = detector.detect([turned])[0]
+            if len(rows):
+                found[index] = _to_boxes(_strongest(rows), scale, angle, centre)
+                break
+
+
 def _detect_batch(detector: Detector, frames: list[np.ndarray], scale: float, align_roll: bool,
-                  search_roll: bool) -> list[list[FaceBox]]:
-    """Faces per frame: upright first, then rotated copies for frames with none; roll measured on the eye line.
-    search_roll also looks for the eye line in turned crops: thorough, and too slow for every frame of a video,
-    where the roll of other frames fills in."""
+                  search_roll: bool, landmarker: torch.nn.Module | None) -> list[list[FaceBox]]:
+    """Faces per frame: upright first, then rotated copies for frames with none; then each face's landmarks (on
+    the face turned upright as found) and its roll from their eye centres, or, where they fail their gate or are
+    not asked for, from the Haar eye cascade. search_roll also looks for the cascade's eye line in turned crops:
+    thorough, and too slow for every frame of a video, where the roll of other frames fills in."""
     found = [_to_boxes(_strongest(rows), scale, 0.0, (0, 0)) for rows in detector.detect(frames)]
     if align_roll:
-        for index in [i for i, boxes in enumerate(found) if not boxes]:
-            frame = frames[index]
-            centre = (frame.shape[1] / 2, frame.shape[0] / 2)
-            for angle in RETRY_ANGLES:
-                turned = cv2.warpAffine(frame, cv2.getRotationMatrix2D(centre, angle, 1.0), frame.shape[1::-1],
-                                        borderMode=cv2.BORDER_REPLICATE)
-                rows = detector.detect([turned])[0]
-                if len(rows):
-                    found[index] = _to_boxes(_strongest(rows), scale, angle, centre)
-                    break
-        for index, boxes in enumerate(found):
-            for k, box in enumerate(boxes):
-                local = FaceBox(box.cx * scale, box.cy * scale, box.w * scale, box.h * scale, box.angle)
-                angle = _measure_roll(frames[index], local, search_roll)
+        _retry_turned(detector, frames, found, scale)
+    marks = (landmarks.locate(landmarker, frames, found, scale) if landmarker is not None
+             else [[None] * len(boxes) for boxes in found])
+    for frame, boxes, faces in zip(frames, found, marks):
+        for k, (box, face) in enumerate(zip(boxes, faces)):
+            if face is not None and face.passed:
+                angle = face_geometry.roll_degrees(face.points) if align_roll else box.angle
+                boxes[k] = FaceBox(box.cx, box.cy, box.w, box.h, angle, eyes=align_roll, points=face.points)
+            elif align_roll:
+                angle = _measure_roll(frame, box.scaled(scale), search_roll)
                 if angle is not None:
                     boxes[k] = FaceBox(box.cx, box.cy, box.w, box.h, angle, eyes=True)
     return found
@@ -136,11 +149,12 @@ def detection_scale(width: int, height: int, still: bool) -> float:
 
 
 def detect_faces(detector: Detector, frames: Iterable[np.ndarray], scale: float, align_roll: bool, *,
-                 still: bool = False, stride: int = 1,
+                 still: bool = False, stride: int = 1, landmarker: torch.nn.Module | None = None,
                  on_batch: Callable[[int], None] = lambda done: None) -> list[list[FaceBox]]:
-    """Faces in every frame, in full-frame pixels (`frames` are copies scaled by `scale`). A still's roll is also
-    searched in turned crops. With stride > 1 only every stride-th frame is searched; the frames between get
-    boxes interpolated from the searched frames on both sides. on_batch(frames done) follows the progress."""
+    """Faces in every frame, in full-frame pixels (`frames` are copies scaled by `scale`), with their landmarks
+    where a landmark model is given and they pass its gate. A still's roll is also searched in turned crops. With
+    stride > 1 only every stride-th frame is searched; the frames between get boxes interpolated from the searched
+    frames on both sides. on_batch(frames done) follows the progress."""
     searched: list[list[FaceBox]] = []
     batch: list[np.ndarray] = []
     total = 0
@@ -149,30 +163,32 @@ def detect_faces(detector: Detector, frames: Iterable[np.ndarray], scale: float,
             batch.append(frame)
         total += 1
         if len(batch) == DETECT_BATCH:
-            searched += _detect_batch(detector, batch, scale, align_roll, search_roll=still)
+            searched += _detect_batch(detector, batch, scale, align_roll, still, landmarker)
             batch = []
             on_batch(total)
     if batch:
-        searched += _detect_batch(detector, batch, scale, align_roll, search_roll=still)
+        searched += _detect_batch(detector, batch, scale, align_roll, still, landmarker)
         on_batch(total)
     return [_between(searched, index, stride) for index in range(total)]
 
 
 def _between(searched: list[list[FaceBox]], index: int, stride: int) -> list[FaceBox]:
     """The faces of frame `index` from the frames searched at every stride-th index: a face seen on both sides
-    is interpolated; one seen on one side only counts as lost, except after the last searched frame."""
+    is interpolated, its landmarks too where both sides have them; one seen on one side only counts as lost,
+    except after the last searched frame, where it stays as it was."""
     before, offset = divmod(index, stride)
     if offset == 0:
         return searched[before]
     if before + 1 >= len(searched):
-        return [FaceBox(b.cx, b.cy, b.w, b.h, b.angle) for b in searched[before]]
+        return [FaceBox(b.cx, b.cy, b.w, b.h, b.angle, points=b.points) for b in searched[before]]
     t = offset / stride
     boxes = []
     for a in searched[before]:
         b = max(searched[before + 1], key=a.iou, default=None)
         if b is not None and a.iou(b) >= SAME_FACE_IOU:
+            points = None if a.points is None or b.points is None else a.points + (b.points - a.points) * t
             boxes.append(FaceBox(*(x + (y - x) * t for x, y in ((a.cx, b.cx), (a.cy, b.cy), (a.w, b.w),
-                                                                 (a.h, b.h), (a.angle, b.angle)))))
+                                                                 (a.h, b.h), (a.angle, b.angle))), points=points))
     return boxes
 
 

@@ -1,5 +1,5 @@
-"""Face enhancement (GFPGAN v1.4): aligning a face to the network's 512 template, running the network, and the
-matrix that pastes the enhanced face back."""
+"""Face enhancement (GFPGAN v1.4): aligning a face to the network's 512 template (by its landmarks, or placed from
+its box), running the network, and the matrix that pastes the enhanced face back."""
 
 from __future__ import annotations
 
@@ -10,17 +10,16 @@ import numpy as np
 import torch
 
 from .errors import OptionError
+from .face_geometry import FFHQ_TEMPLATE_512, five_points, template_similarity
 from .geometry import FaceBox
 from .gfpgan import GFPGAN, RESTORE_SIZE
 from .i420 import even_bounds, frame_size, region_bgr, shifted_matrix
 
 RESTORE_BATCH = 8  # faces per forward pass, which bounds the memory the activations take
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16)
-# Five points of the 512 FFHQ template: left eye, right eye, nose tip, left and right mouth corner.
-FFHQ_TEMPLATE = np.array([[192.98, 239.95], [318.90, 240.19], [256.63, 314.02], [201.26, 371.41], [313.09, 371.15]],
-                         np.float32)
-# The same five points as fractions (x of the box width, y of its height) of an upright Wav2Lip face box (S3FD or
-# Haar: forehead to chin, plus the default 10 px at the bottom), measured on frontal faces of the shared media.
+# The template's five points (face_geometry.FFHQ_TEMPLATE_512) as fractions (x of the box width, y of its height)
+# of an upright Wav2Lip face box (S3FD or Haar: forehead to chin, plus the default 10 px at the bottom), measured on
+# frontal faces of the shared media: where a face without landmarks is placed.
 BOX_POINTS = np.array([[0.31, 0.37], [0.69, 0.37], [0.50, 0.59], [0.34, 0.77], [0.66, 0.77]], np.float32)
 BORDER_BGR = (135, 133, 132)  # the grey the template's outside is filled with, as in the crops GFPGAN was trained on
 
@@ -61,15 +60,16 @@ class FaceEnhancer:
 # ---------------------------------------------------------------- alignment to the template
 
 def alignment_matrix(box: FaceBox) -> np.ndarray:
-    """2×3 similarity from frame pixels to the 512 FFHQ template.
-
-    This is the box + roll approximation (no landmark model is pinned): the five points are placed at typical
-    fractions of the upright face box, turned with the box's roll, and fitted to the template."""
+    """2×3 similarity from frame pixels to the 512 FFHQ template: fitted to the face's five landmark points as
+    GFPGAN's own helper fits them, or, for a face without landmarks, the box + roll approximation (the five points
+    placed at typical fractions of the upright face box, turned with the box's roll)."""
+    if box.points is not None:
+        return template_similarity(five_points(box.points))
     to_frame = cv2.invertAffineTransform(box.box_matrix())  # box fractions (0..1) -> frame pixels
     points = BOX_POINTS @ to_frame[:, :2].T + to_frame[:, 2]
     # A threshold as large as the face makes every point an inlier, so the fit is the least-squares one over all
     # five (smooth in the box) rather than a random subset's.
-    matrix, _ = cv2.estimateAffinePartial2D(points, FFHQ_TEMPLATE, method=cv2.RANSAC,
+    matrix, _ = cv2.estimateAffinePartial2D(points, FFHQ_TEMPLATE_512, method=cv2.RANSAC,
                                             ransacReprojThreshold=float(RESTORE_SIZE))
     return matrix
 

@@ -22,11 +22,9 @@ LIPS = slice(48, 68)
 # tip, mouth corners (image left, right).
 FFHQ_TEMPLATE_512 = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935],
                               [201.26117, 371.41043], [313.08905, 371.15118]])
-# Mask sizes as shares of the face's own size, so they behave alike at every resolution: the face mask's feather
-# of the lower jaw's width (points 3 to 13), the mouth mask's growth and feather of the mouth's width.
-FACE_FEATHER = 0.2  # about the transition of the box mask's blur (sigma 5 of 96), on a jaw 0.7 of the box wide
-MOUTH_GROW = 0.3  # the lips move: the mask covers where a speaking mouth may reach
-MOUTH_FEATHER = 0.3
+# The mouth mask's margin around the lips, a share of the mouth's width so that it behaves alike at every
+# resolution: the lips move, and the mask covers where a speaking mouth may reach.
+MOUTH_GROW = 0.3
 
 Bounds = tuple[int, int, int, int]  # (x1, y1, x2, y2) of a region of the frame, x2 and y2 excluded
 
@@ -58,20 +56,25 @@ def roll_degrees(points: np.ndarray) -> float:
     return math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
 
 
-def face_mask(points: np.ndarray, bounds: Bounds) -> np.ndarray:
+def face_mask(points: np.ndarray, bounds: Bounds, feather: float) -> np.ndarray:
     """Float mask over the region: 1 inside the hull of the lower jaw (3-13) and the nostrils (31-35), falling
-    smoothly to 0 at FACE_FEATHER of the jaw's width outside it."""
+    smoothly to 0 `feather` pixels outside it."""
     points = np.asarray(points, np.float64)
-    width = float(np.linalg.norm(points[LOWER_JAW.stop - 1] - points[LOWER_JAW.start]))
-    return hull_mask(np.concatenate([points[LOWER_JAW], points[NOSTRILS]]), bounds, 0.0, FACE_FEATHER * width)
+    return hull_mask(np.concatenate([points[LOWER_JAW], points[NOSTRILS]]), bounds, 0.0, feather)
 
 
-def mouth_mask(points: np.ndarray, bounds: Bounds) -> np.ndarray:
+def mouth_mask(points: np.ndarray, bounds: Bounds, feather: float) -> np.ndarray:
     """Float mask over the region: 1 inside the hull of the lips (48-67) grown by MOUTH_GROW of the mouth's width,
-    falling smoothly to 0 at a further MOUTH_FEATHER of it."""
+    falling smoothly to 0 `feather` pixels further out."""
     points = np.asarray(points, np.float64)
     width = float(np.linalg.norm(points[MOUTH_CORNERS[1]] - points[MOUTH_CORNERS[0]]))
-    return hull_mask(points[LIPS], bounds, MOUTH_GROW * width, MOUTH_FEATHER * width)
+    return hull_mask(points[LIPS], bounds, MOUTH_GROW * width, feather)
+
+
+def smoothstep(t: np.ndarray) -> np.ndarray:
+    """0 to 1 as t goes from 0 to 1, with level ends (3t² - 2t³); its steepest slope, 1.5, is at t = 0.5."""
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
 
 
 def hull_mask(points: np.ndarray, bounds: Bounds, grow: float, feather: float) -> np.ndarray:
@@ -87,5 +90,4 @@ def hull_mask(points: np.ndarray, bounds: Bounds, grow: float, feather: float) -
     if not inside.any():
         return np.zeros(inside.shape, np.float32)
     distance = cv2.distanceTransform(1 - inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    t = np.clip((distance - grow) / max(feather, 1e-6), 0.0, 1.0)
-    return (1.0 - t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    return (1.0 - smoothstep((distance - grow) / max(feather, 1e-6))).astype(np.float32)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -14,13 +14,15 @@ SAME_FACE_IOU = 0.1  # boxes in neighbouring frames overlapping this much show t
 @dataclass(frozen=True)
 class FaceBox:
     """A face's box in frame pixels; rotating the frame by `angle` degrees (OpenCV's sense: counter-clockwise on
-    screen) about its centre makes it upright. `eyes`: the angle was measured on the eye line."""
+    screen) about its centre makes it upright. `eyes`: the angle was measured on the eye line. `points`: the face's
+    68 landmarks in frame pixels where they were found and passed their gate, else None."""
     cx: float
     cy: float
     w: float
     h: float
     angle: float = 0.0
     eyes: bool = False
+    points: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def box_matrix(self) -> np.ndarray:
         """2×3 affine map from frame pixels to the upright box's own coordinates: (0, 0) at its top-left edge,
@@ -58,11 +60,16 @@ class FaceBox:
         # Shift the centre along the face's own axes (the inverse of the upright rotation).
         cx = self.cx + shift_x * math.cos(theta) - shift_y * math.sin(theta)
         cy = self.cy + shift_x * math.sin(theta) + shift_y * math.cos(theta)
-        return FaceBox(cx, cy, max(2.0, x2 - x1), max(2.0, y2 - y1), self.angle)
+        return FaceBox(cx, cy, max(2.0, x2 - x1), max(2.0, y2 - y1), self.angle, points=self.points)
 
     def moved(self, x: float, y: float) -> "FaceBox":
         """The same box in an image cut out of the frame at (x, y)."""
-        return FaceBox(self.cx - x, self.cy - y, self.w, self.h, self.angle, self.eyes)
+        points = None if self.points is None else self.points - [x, y]
+        return FaceBox(self.cx - x, self.cy - y, self.w, self.h, self.angle, self.eyes, points)
+
+    def scaled(self, factor: float) -> "FaceBox":
+        """The same box in a copy of the frame scaled by `factor` (without its points)."""
+        return FaceBox(self.cx * factor, self.cy * factor, self.w * factor, self.h * factor, self.angle, self.eyes)
 
     def iou(self, other: "FaceBox") -> float:
         """Intersection over union of the two boxes, taken upright."""

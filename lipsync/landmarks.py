@@ -1,23 +1,19 @@
-"""68-point face landmarks: face-alignment's FAN (2DFAN4) run on our own face boxes, its weights through the
-checkpoint registry, the crop and the heatmap decoding written here (sub-pixel kept), and a quality gate per face.
+"""68-point face landmarks: face-alignment's FAN (2DFAN4) run on our own face boxes (its weights come through the
+checkpoint registry and lipsync.models), the crop and the heatmap decoding written here (sub-pixel kept), and a
+quality gate per face.
 
 No package detector, no flipped second pass, no torch.compile: one forward pass of FAN(4) per batch of boxes."""
 
 from __future__ import annotations
 
 import math
-import os
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
 
-from . import checkpoints
-from .errors import CheckpointError
 from .geometry import FaceBox
 
 NUM_POINTS = 68
@@ -36,27 +32,6 @@ MIN_MEAN_PEAK = 0.45
 MAX_MEAN_PEAK = 1.5  # far above the trained height: not the trained network's output
 MAX_BACKGROUND = 0.05  # a map's mean |value| over its peak; a Gaussian spot of sigma 2 maps gives 0.006
 
-FAN_FILE = "2DFAN4-cd938726ad.zip"
-
-
-@dataclass(frozen=True)
-class NamedCheckpointSpec(checkpoints.CheckpointSpec):
-    """A registry entry whose local file keeps its published name (the registry's own default is <name>.pth)."""
-    file_name: str = ""
-
-    @property
-    def local_name(self) -> str:
-        return self.file_name
-
-
-# face-alignment 1.4's TorchScript file of 2DFAN4, as LatentSync mirrors it on the Hub.
-FAN_SPEC = NamedCheckpointSpec("fan_2dfan4", "ByteDance/LatentSync-1.5", f"auxiliary/{FAN_FILE}",
-                               "cd938726adb1f15f361263cce2db9cb820c42585fa8796ec72ce19107f369a46", 96_316_515,
-                               file_name=FAN_FILE)
-
-_lock = threading.Lock()
-_models: dict[tuple[str, str, torch.dtype], torch.nn.Module] = {}
-
 
 @dataclass(frozen=True)
 class Landmarks:
@@ -67,43 +42,11 @@ class Landmarks:
     passed: bool
 
 
-# ---------------------------------------------------------------- the network and its weights
-
 def new_fan() -> torch.nn.Module:
+    """face-alignment's FAN(4), untrained: lipsync.models loads the registry's weights into it."""
     from face_alignment.models.fan import FAN
 
     return FAN(4)
-
-
-def _counters_dropped(weights: dict) -> dict:
-    # BatchNorm's batch counters matter only in training, and files saved before PyTorch 0.4.1 lack them.
-    return {key: value for key, value in weights.items() if not key.endswith("num_batches_tracked")}
-
-
-def fan_state_dict(path: Path) -> dict:
-    """The weights of a TorchScript FAN file (face-alignment 1.4's format)."""
-    try:
-        scripted = torch.jit.load(str(path), map_location="cpu")
-    except Exception as exc:
-        raise CheckpointError(f"{path.name} could not be read as a TorchScript file ({type(exc).__name__}). "
-                              f"It may be truncated or not the landmark model at all.") from exc
-    return dict(scripted.state_dict())
-
-
-def load_landmarker(device: str = "cpu", local_dir: str | os.PathLike | None = None,
-                    dtype: torch.dtype = torch.float32) -> torch.nn.Module:
-    """FAN(4) with the registry's weights, checked key by key and shape by shape, loaded once per process, device
-    and dtype."""
-    path = checkpoints.resolve(FAN_SPEC.name, local_dir, registry={FAN_SPEC.name: FAN_SPEC})
-    key = (str(path), device, dtype)
-    with _lock:
-        if key not in _models:
-            model = new_fan()
-            weights = _counters_dropped(fan_state_dict(path))
-            checkpoints.check_state_dict(weights, _counters_dropped(model.state_dict()), path.name)
-            model.load_state_dict(weights, strict=False)  # strict but for the counters, checked just above
-            _models[key] = model.eval().to(device, dtype, memory_format=torch.channels_last)
-        return _models[key]
 
 
 # ---------------------------------------------------------------- crop and decoding
@@ -193,7 +136,7 @@ def locate(model: torch.nn.Module, frames: Sequence[np.ndarray], boxes: Sequence
     scaled by `scale` (as detection sees them); boxes and points are in full-frame pixels."""
     crops, matrices = [], []
     for frame, frame_boxes in zip(frames, boxes):
-        local = [FaceBox(b.cx * scale, b.cy * scale, b.w * scale, b.h * scale, b.angle) for b in frame_boxes]
+        local = [box.scaled(scale) for box in frame_boxes]
         crops.append(fan_crops(frame, local))
         matrices += [heatmap_matrix(box) for box in local]
     if not matrices:
@@ -204,27 +147,3 @@ def locate(model: torch.nn.Module, frames: Sequence[np.ndarray], boxes: Sequence
     found = iter(Landmarks((p.astype(np.float64) @ m[:, :2].T + m[:, 2]) / scale, s, bool(ok))
                  for p, m, s, ok in zip(points, matrices, peaks, passed))
     return [[next(found) for _ in frame_boxes] for frame_boxes in boxes]
-
-
-# ---------------------------------------------------------------- random weights for tests
-
-def write_random_fan(folder: str | os.PathLike, seed: int = 0) -> Path:
-    """A random-weight FAN(4) in the published file's format (a TorchScript file, ~96 MB, whose output is the last
-    heatmap, as face-alignment 1.4 shipped it): same compute, garbage points."""
-    from face_alignment.models.fan import FAN
-
-    class LastHeatmap(FAN):
-        def forward(self, x):
-            return super().forward(x)[-1]
-
-    torch.manual_seed(seed)
-    model = LastHeatmap(4).eval()
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):  # plausible running statistics, not the identity
-            module.running_mean.uniform_(-0.1, 0.1)
-            module.running_var.uniform_(0.5, 1.5)
-    path = Path(folder) / FAN_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        torch.jit.trace(model, torch.rand(1, 3, CROP_SIZE, CROP_SIZE), check_trace=False).save(str(path))
-    return path

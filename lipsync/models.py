@@ -1,5 +1,5 @@
 """The models a request needs, loaded once per process into one cache: the generator, the face detector, the
-face enhancer and the lip-sync scorer, each for a resolved runtime."""
+face enhancer, the landmark model and the lip-sync scorer, each for a resolved runtime."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .enhance import FaceEnhancer
 from .errors import CheckpointError
 from .gfpgan import GFPGAN
 from .inference import MouthGenerator
+from .landmarks import new_fan
 from .model import Wav2Lip
 from .runtime import CheckpointFolder, Runtime, resolve
 from .syncnet import SyncNet, weights_of
@@ -30,6 +31,7 @@ _cache: dict[tuple, object] = {}
 class Models:
     generator: MouthGenerator
     detector: Detector | None  # None with a fixed face box
+    landmarker: torch.nn.Module | None  # FAN(4); None unless the runtime finds landmarks
     enhancer: FaceEnhancer | None  # None unless the runtime enhances faces
     scorer: SyncNet | None = None  # None unless the runtime scores the result and (for auto) its file is at hand
 
@@ -48,9 +50,10 @@ def load(config: LipSyncConfig, runtime: Runtime | None = None) -> Models:
     model = load_generator(config.checkpoint, runtime.checkpoints, runtime.device, runtime.dtype)
     detector = (load_detector(config.detector, runtime.checkpoints, runtime.device, runtime.detector_dtype)
                 if config.box is None else None)
+    landmarker = load_landmarker(runtime.checkpoints, runtime.device) if runtime.landmarks else None
     enhancer = (load_enhancer(runtime.checkpoints, runtime.device, runtime.restorer_dtype)
                 if runtime.enhance else None)
-    return Models(MouthGenerator(model, runtime), detector, enhancer, scorer=_scorer(config, runtime))
+    return Models(MouthGenerator(model, runtime), detector, landmarker, enhancer, scorer=_scorer(config, runtime))
 
 
 def _scorer(config: LipSyncConfig, runtime: Runtime) -> SyncNet | None:
@@ -92,6 +95,22 @@ def load_detector(kind: str, folder: CheckpointFolder, device: str = "cpu",
     path = checkpoints.resolve("s3fd", folder)
     return _cached(("detector", str(path), device, dtype),
                    lambda: S3FDDetector(checkpoints.s3fd_state_dict(path), device, dtype))
+
+
+def load_landmarker(folder: CheckpointFolder, device: str = "cpu",
+                    dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """FAN(4) with the registry's weights, checked key by key and shape by shape. fp32 is what requests get: in
+    bf16 on the CPU its points move by more than half a pixel."""
+    path = checkpoints.resolve(checkpoints.LANDMARKER, folder)
+
+    def build() -> torch.nn.Module:
+        model = new_fan()
+        weights = checkpoints.fan_state_dict(path)
+        checkpoints.check_state_dict(weights, checkpoints.without_batch_counters(model.state_dict()), path.name)
+        model.load_state_dict(weights, strict=False)  # strict but for the batch counters, checked just above
+        return model.eval().to(device, dtype, memory_format=torch.channels_last)
+
+    return _cached(("landmarker", str(path), device, dtype), build)
 
 
 def load_enhancer(folder: CheckpointFolder, device: str = "cpu", dtype: torch.dtype = torch.float32) -> FaceEnhancer:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import torch
 
 from . import audio, detect, encode, media, models, output, render, runtime, stream, sync_media, track, tts, video
 from .config import LipSyncConfig
@@ -36,6 +37,7 @@ class Result:
     width: int
     height: int
     synced_frames: int  # frames where a mouth was generated
+    landmark_frames: int  # of those, frames where a face was placed by its landmarks
     tts_engine: str | None
     tts_fallback_reason: str | None
     seconds: float  # wall time of the whole request
@@ -71,7 +73,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
     if audio_path is not None:
         audio_path = _existing(audio_path, "speech recording", AudioError, config)
     out_path = output.check_output(out_path, {"face image or video": face_path, "speech recording": audio_path})
-    resolved = runtime.resolve(config)
+    resolved = runtime.resolve(config, still=video.is_still(face_path))
     # Load (or find loaded) models before any slow work, so a missing checkpoint fails at once.
     loaded = models.load(config, resolved)
     with work_dir() as work:
@@ -85,17 +87,18 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         source = video.open_face(face_path, config.output_size, config.max_image_pixels, config.still_fps)
         fps = float(source.fps)
         n_out = audio.frame_count(speech.duration, fps)
-        found, plan = _plan(source, n_out, loaded.detector, config, resolved, progress)
+        found, plan = _plan(source, n_out, loaded.detector, loaded.landmarker, config, resolved, progress)
         speech_weights = (audio.speech_weights(speech.samples, fps, n_out) if config.keep_silence
                           else np.ones(n_out, np.float32))
         request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), speech_weights, config,
                                  speech.mux_path, work)
         encoded = work / "out.mp4"
-        synced = render.render(request, loaded.generator, loaded.enhancer, encoded, progress, on_segment)
+        synced, landmarked = render.render(request, loaded.generator, loaded.enhancer, encoded, progress,
+                                           on_segment)
         report(progress, Stage.ENCODE, 1.0)
         score = _score(encoded, source, found, n_out, loaded.scorer, config, work)
         output.place_output(encoded, out_path)
-    return Result(out_path, speech.duration, n_out, fps, source.width, source.height, synced,
+    return Result(out_path, speech.duration, n_out, fps, source.width, source.height, synced, landmarked,
                   spoken.engine if spoken else None, spoken.fallback_reason if spoken else None,
                   time.perf_counter() - started, score=score)
 
@@ -132,11 +135,12 @@ def find_faces(face_path: str | os.PathLike, config: LipSyncConfig = LipSyncConf
         if frame is None:
             raise FaceError(f"'{source.path.name}' has no frames.")
     # On the CPU: on ZeroGPU no GPU is held outside a generation, and one frame is quick anyway.
-    resolved = runtime.resolve(config.replace(device="cpu"))
+    resolved = runtime.resolve(config.replace(device="cpu"), still=source.is_still)
     detector = (models.load_detector(config.detector, resolved.checkpoints, resolved.device, resolved.detector_dtype)
                 if config.box is None else None)
+    landmarker = models.load_landmarker(resolved.checkpoints) if resolved.landmarks else None
     # Through the detection cache: the generation that follows the preview finds these detections there.
-    return frame, track.order_faces(_detections(source, 1, detector, config, resolved, None)[0])
+    return frame, track.order_faces(_detections(source, 1, detector, landmarker, config, resolved, None)[0])
 
 
 def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig) -> Path:
@@ -152,27 +156,28 @@ def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig)
     return path
 
 
-def _detections(source: video.FaceInput, needed: int, detector: Detector | None, config: LipSyncConfig,
-                resolved: runtime.Runtime, progress: ProgressFn | None) -> list[list[FaceBox]]:
-    """Faces in the first `needed` frames of the input (all of them, if it has fewer), from the cache when the
-    same bytes were seen with the same settings."""
+def _detections(source: video.FaceInput, needed: int, detector: Detector | None, landmarker: torch.nn.Module | None,
+                config: LipSyncConfig, resolved: runtime.Runtime, progress: ProgressFn | None) -> list[list[FaceBox]]:
+    """Faces in the first `needed` frames of the input (all of them, if it has fewer), with their landmarks where
+    a landmark model is given, from the cache when the same bytes were seen with the same settings and models."""
     scale = detect.detection_scale(source.width, source.height, source.is_still)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
     key = (detect.content_id(source.path), source.width, source.height, str(source.fps), config.detector,
-           config.align_roll, str(resolved.checkpoints.path), config.box)
+           config.align_roll, str(resolved.checkpoints.path), config.box, landmarker is not None)
 
     def run(needed: int) -> tuple[list[list[FaceBox]], bool]:
         if source.is_still:
             if config.box is not None:
                 return [[detect.fixed_box(config, source.width, source.height)]], True
-            return detect.detect_faces(detector, [source.still], 1.0, config.align_roll, still=True), True
+            return detect.detect_faces(detector, [source.still], 1.0, config.align_roll, still=True,
+                                       landmarker=landmarker), True
         frames = itertools.islice(video.iter_video_frames(source, *small, config.subprocess_timeout), needed + 1)
         if config.box is not None:  # only the frame count is needed
             box = detect.fixed_box(config, source.width, source.height)
             found = [[box] for _ in frames]
         else:
             found = detect.detect_faces(
-                detector, frames, scale, config.align_roll, stride=detect.VIDEO_DETECT_STRIDE,
+                detector, frames, scale, config.align_roll, stride=detect.VIDEO_DETECT_STRIDE, landmarker=landmarker,
                 on_batch=lambda done: report(progress, Stage.DETECT, done / min(needed + 1, 10**6)))
         # One frame past the need tells whether the video ended first.
         return found[:needed], len(found) <= needed
@@ -183,13 +188,13 @@ def _detections(source: video.FaceInput, needed: int, detector: Detector | None,
     return found
 
 
-def _plan(source: video.FaceInput, n_out: int, detector: Detector | None, config: LipSyncConfig,
-          resolved: runtime.Runtime, progress: ProgressFn | None
+def _plan(source: video.FaceInput, n_out: int, detector: Detector | None, landmarker: torch.nn.Module | None,
+          config: LipSyncConfig, resolved: runtime.Runtime, progress: ProgressFn | None
           ) -> tuple[list[list[FaceBox]], list[list[FaceBox]]]:
     """The faces found and the boxes to sync, per source frame. Only the frames the speech needs are decoded: the
     plan is shorter than n_out only when the whole video is, and then its length is the video's frame count."""
     report(progress, Stage.DETECT, 0.0)
-    found = _detections(source, n_out, detector, config, resolved, progress)
+    found = _detections(source, n_out, detector, landmarker, config, resolved, progress)
     report(progress, Stage.DETECT, 1.0)
     if config.box is not None:
         return found, found

@@ -48,9 +48,9 @@ MouthsFn = Callable[[list["Frame"], list[np.ndarray]], np.ndarray]  # (frames, t
 
 
 def render(request: Request, generator: MouthGenerator, enhancer: FaceEnhancer | None, out: Path,
-           progress: ProgressFn | None, on_segment: encode.SegmentFn | None = None) -> int:
+           progress: ProgressFn | None, on_segment: encode.SegmentFn | None = None) -> tuple[int, int]:
     """Write the lip-synced video to `out` (and preview segments to on_segment, if given); returns the number of
-    frames where a mouth was generated."""
+    frames where a mouth was generated, and of those where a face had landmarks."""
     source, config = request.source, request.config
     decoded: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
     generated: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -67,7 +67,7 @@ def render(request: Request, generator: MouthGenerator, enhancer: FaceEnhancer |
     decoder.start()
     writer.start()
     try:
-        synced = _generate(request, decoded, decoder, generated, writer, mouths, generator.size, enhancer,
+        counts = _generate(request, decoded, decoder, generated, writer, mouths, generator.size, enhancer,
                            progress)
         stream.put(generated, stream.STOP, writer.is_alive)
         writer.join_or_raise()
@@ -79,7 +79,7 @@ def render(request: Request, generator: MouthGenerator, enhancer: FaceEnhancer |
         decoder.join(timeout=10)
         writer.join(timeout=10)
         raise
-    return synced
+    return counts
 
 
 def _still_crops(request: Request) -> list[np.ndarray] | None:
@@ -118,11 +118,12 @@ def _decode(request: Request, decoded: queue.Queue, running: threading.Event,
 
 def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, generated: queue.Queue,
               writer: stream.Worker, mouths: MouthsFn, batch: int, enhancer: FaceEnhancer | None,
-              progress: ProgressFn | None) -> int:
-    """Stage 2 (this thread): the model on full batches of faces, then face enhancement when asked for."""
+              progress: ProgressFn | None) -> tuple[int, int]:
+    """Stage 2 (this thread): the model on full batches of faces, then face enhancement when asked for. Returns
+    the frames with a generated mouth, and of those the frames where a face had landmarks."""
     fps = float(request.source.fps)
     stage = Stage.ENHANCE if enhancer is not None else Stage.GENERATE
-    synced = 0
+    synced = landmarked = 0
     pending: list[Frame] = []
     windows: list[np.ndarray] = []
     done = False
@@ -139,11 +140,12 @@ def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, ge
                 _enhance(pending, enhancer, request.config)
             for frame in pending:
                 synced += bool(frame.boxes)
+                landmarked += any(box.points is not None for box in frame.boxes)
                 if not stream.put(generated, frame, writer.is_alive):
                     writer.join_or_raise()
             pending, windows = [], []
             report(progress, stage, (index + 1) / request.n_out)
-    return synced
+    return synced, landmarked
 
 
 def _add_mouths(frames: list[Frame], windows: list[np.ndarray], mouths: MouthsFn) -> None:
@@ -161,7 +163,8 @@ def _paste_mouths(frame: Frame, config: LipSyncConfig) -> None:
         return
     frame.picture = frame.picture.copy()
     for box, mouth, face in zip(frame.boxes, frame.mouths, frame.crops):
-        blend.paste(frame.picture, box, mouth, face, config.blend, config.color_match, frame.speech_weight)
+        blend.paste(frame.picture, box, mouth, face, config.blend, config.mask, config.color_match,
+                    frame.speech_weight)
 
 
 def _enhance(frames: list[Frame], enhancer: FaceEnhancer, config: LipSyncConfig) -> None:
@@ -177,7 +180,7 @@ def _enhance(frames: list[Frame], enhancer: FaceEnhancer, config: LipSyncConfig)
     matrices = [matrix for _, frame_matrices in aligned for matrix in frame_matrices]
     boxes = [box for frame in frames for box in frame.boxes]
     for frame, box, face, matrix in zip(owners, boxes, enhanced, matrices):
-        blend.paste_restored(frame.picture, box, face, matrix, config.blend, frame.speech_weight)
+        blend.paste_restored(frame.picture, box, face, matrix, config.blend, config.mask, frame.speech_weight)
 
 
 def _encode(generated: queue.Queue, running: threading.Event, encoder: encode.Encoder, config: LipSyncConfig,

@@ -1,5 +1,6 @@
 """What a request runs on, resolved once from its config: the device, each model's precision, the batch size,
-whether faces are enhanced, whether the result's lip sync is scored, and where checkpoints come from. The only module that asks torch about the hardware."""
+whether landmarks are found, faces enhanced and the result's lip sync scored, and where checkpoints come from.
+The only module that asks torch about the hardware."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .config import LipSyncConfig
+from .config import LANDMARK_MASKS, LipSyncConfig
 from .errors import OptionError
 
 CHECKPOINT_DIR_ENV = "LIPSYNC_CHECKPOINT_DIR"
@@ -58,6 +59,7 @@ class Runtime:
     detector_dtype: torch.dtype  # S3FD
     batch_size: int
     enhance: bool  # whether generated faces are restored with GFPGAN
+    landmarks: bool  # whether FAN's 68 points are found on the faces found
     checkpoints: CheckpointFolder
     score: bool = False  # whether the result's lip sync is scored with SyncNet
     score_dtype: torch.dtype = torch.float32  # SyncNet's precision
@@ -90,12 +92,14 @@ def device_name(device: str) -> str:
     return f"CPU ({os.cpu_count()} cores{', native bf16' if cpu_has_native_bf16() else ''})"
 
 
-def resolve(config: LipSyncConfig) -> Runtime:
+def resolve(config: LipSyncConfig, still: bool = False) -> Runtime:
+    """The runtime of a request; `still`: whether its face is a still image (landmarks' `auto` depends on it)."""
     device = _device(config.device)
     precision = _precision(config.precision, device)
+    folder = CheckpointFolder.of(config.checkpoint_dir)
     return Runtime(device, precision, _restorer_dtype(precision, device), _detector_dtype(config, device),
                    _batch_size(config.batch_size, device), _enhances(config.enhance, device),
-                   CheckpointFolder.of(config.checkpoint_dir), score=_scores(config.score, device),
+                   _finds_landmarks(config, device, folder, still), folder, score=_scores(config.score, device),
                    score_dtype=_score_dtype(config.precision, precision))
 
 
@@ -147,6 +151,21 @@ def _batch_size(asked: int, device: str) -> int:
         low, high = GPU_BATCH_RANGE
         return int(min(high, max(low, gib * GPU_BATCH_PER_GIB)))
     return CPU_BATCH
+
+
+def _finds_landmarks(config: LipSyncConfig, device: str, folder: CheckpointFolder, still: bool) -> bool:
+    """fan: always (a fixed box, where nothing is found, is refused with it by the config). auto: where a face or
+    mouth mask is asked for; else with the S3FD finder (Haar is the no-download choice) when FAN's file is at hand
+    without a download, and only where it is cheap beside the rest: a still (one searched frame) or a GPU. On a
+    CPU video FAN would cost about a second per face on every second frame, several times the whole generation."""
+    if config.landmarks != "auto" or config.box is not None:
+        return config.landmarks == "fan"
+    if config.mask in LANDMARK_MASKS:
+        return True
+    from . import checkpoints  # it imports this module
+
+    return (config.detector == "s3fd" and (still or device == "cuda")
+            and checkpoints.is_present(checkpoints.LANDMARKER, folder))
 
 
 def _enhances(asked: str, device: str) -> bool:

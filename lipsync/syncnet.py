@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .checkpoints import BATCH_COUNTER
+from .checkpoints import without_batch_counters
 
 EMBEDDING = 1024
 
@@ -96,4 +96,4 @@ class TimeFoldedTower(nn.Sequential):
 
 def weights_of(model: SyncNet) -> dict[str, torch.Tensor]:
     """The names and tensors a syncnet_v2.model file holds: the state dict without the batch counters."""
-    return {key: value for key, value in model.state_dict().items() if not key.endswith(BATCH_COUNTER)}
+    return without_batch_counters(model.state_dict())

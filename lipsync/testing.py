@@ -1,5 +1,5 @@
-"""Random-weight checkpoints of the real architectures (Wav2Lip, S3FD, SyncNet, GFPGAN) in the released files' formats, for
-the tests, the bench and anyone trying the tool where the real weights cannot be downloaded."""
+"""Random-weight checkpoints of the real architectures (Wav2Lip, S3FD, SyncNet, GFPGAN, FAN) in the released files'
+formats, for the tests, the bench and anyone trying the tool where the real weights cannot be downloaded."""
 
 from __future__ import annotations
 
@@ -10,8 +10,17 @@ import torch
 
 from . import checkpoints
 from .gfpgan import GFPGAN, StyleConv, ToRGB
+from .landmarks import CROP_SIZE
 from .model import Wav2Lip
 from .syncnet import SyncNet, weights_of
+
+
+def _plausible_batch_statistics(model: torch.nn.Module) -> None:
+    """Running statistics that are not the identity, so that folding and loading them is exercised."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
 
 
 def write_random_checkpoints(folder: str | os.PathLike, seed: int = 0) -> Path:
@@ -24,10 +33,7 @@ def write_random_checkpoints(folder: str | os.PathLike, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     for name in ("wav2lip_gan", "wav2lip"):
         model = Wav2Lip()
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):  # plausible running statistics, so folding is exercised
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
+        _plausible_batch_statistics(model)
         weights = {f"module.{key}": value for key, value in model.state_dict().items()}
         torch.save({"state_dict": weights, "optimizer": {"state": {}, "param_groups": []},
                     "global_step": 0, "global_epoch": 0}, folder / f"{name}.pth")
@@ -78,3 +84,22 @@ def write_random_restorer(folder: str | os.PathLike, seed: int = 0) -> Path:
                 module.modulated_conv.weight.mul_(0.2)
     torch.save({"params_ema": model.state_dict()}, folder / checkpoints.REGISTRY[checkpoints.ENHANCER].local_name)
     return folder / checkpoints.REGISTRY[checkpoints.ENHANCER].local_name
+
+
+def write_random_landmarker(folder: str | os.PathLike, seed: int = 0) -> Path:
+    """A random-weight FAN(4) in the published file's format (a TorchScript file, ~96 MB, whose output is the last
+    heatmap, as face-alignment 1.4 shipped it): same compute, garbage points that fail the landmark gate."""
+    from face_alignment.models.fan import FAN
+
+    class LastHeatmap(FAN):
+        def forward(self, x):
+            return super().forward(x)[-1]
+
+    torch.manual_seed(seed)
+    model = LastHeatmap(4).eval()
+    _plausible_batch_statistics(model)
+    path = Path(folder) / checkpoints.REGISTRY[checkpoints.LANDMARKER].local_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.jit.trace(model, torch.rand(1, 3, CROP_SIZE, CROP_SIZE), check_trace=False).save(str(path))
+    return path

@@ -1,5 +1,5 @@
-"""Following faces over time: tracks from frame to frame, gap filling, roll settling, smoothing, and the plan of
-boxes to sync per frame. Entry: `plan_faces`."""
+"""Following faces over time: tracks from frame to frame, gap filling, roll settling, smoothing (of boxes and
+landmarks), and the plan of boxes to sync per frame. Entry: `plan_faces`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from .config import ALL_FACES, LipSyncConfig
 from .errors import NoFaceError
 from .geometry import SAME_FACE_IOU, FaceBox
+from .landmarks import NUM_POINTS
 
 MIN_EYE_ROLL = 3.0  # degrees; a face whose roll never reaches this stays upright (smaller tilts are noise)
 ROLL_MEDIAN = 5  # eye-line measurements in a track are median-filtered over this many, against odd false pairs
@@ -20,6 +21,9 @@ MAX_GAP_SECONDS = 0.5  # shorter losses of the face are bridged by interpolation
 ONE_EURO_MIN_CUTOFF = 1.0  # Hz: the smoothing of a still face
 ONE_EURO_BETA = 2.0  # per (face width per second): how quickly the cutoff opens up for a moving face
 ONE_EURO_D_CUTOFF = 1.0  # Hz
+# A track's columns: the box [cx, cy, w, h, angle], whether the angle was measured on the eyes, then the 68
+# landmarks as x0, y0, x1, y1, … (NaN where the face has none).
+POINTS = slice(6, 6 + 2 * NUM_POINTS)
 
 
 def order_faces(boxes: list[FaceBox]) -> list[FaceBox]:
@@ -31,7 +35,8 @@ def order_faces(boxes: list[FaceBox]) -> list[FaceBox]:
 
 
 def build_tracks(found: list[list[FaceBox]], max_gap: int | None = None) -> list[np.ndarray]:
-    """One (n, 6) array [cx, cy, w, h, angle, eyes] per face seen in the first frame with faces, NaN where lost.
+    """One (n, 142) array [cx, cy, w, h, angle, eyes, points…] per face seen in the first frame with faces, NaN
+    where lost (the points also where the face had none).
     A face is followed by overlap from frame to frame. With max_gap, a face lost for longer than that (a cut, or
     someone leaving the picture) takes the largest unclaimed face wherever it shows up, provided that face then
     stays for at least max_gap frames (a passing false detection does not)."""
@@ -39,13 +44,15 @@ def build_tracks(found: list[list[FaceBox]], max_gap: int | None = None) -> list
     if start is None:
         return []
     first = order_faces(found[start])
-    tracks = [np.full((len(found), 6), np.nan) for _ in first]
+    tracks = [np.full((len(found), POINTS.stop), np.nan) for _ in first]
     last = list(first)
     seen = [start] * len(first)  # the last frame each track was matched in
     restarts: list[tuple[int, int]] = []  # (track, frame) where a lost track took a face anew
 
     def take(t: int, index: int, box: FaceBox) -> None:
-        tracks[t][index] = (box.cx, box.cy, box.w, box.h, box.angle, float(box.eyes))
+        tracks[t][index, :POINTS.start] = (box.cx, box.cy, box.w, box.h, box.angle, float(box.eyes))
+        if box.points is not None:
+            tracks[t][index, POINTS] = box.points.ravel()
         last[t], seen[t] = box, index
 
     for index in range(start, len(found)):
@@ -73,7 +80,8 @@ def build_tracks(found: list[list[FaceBox]], max_gap: int | None = None) -> list
 
 
 def fill_gaps(track: np.ndarray, max_gap: int) -> np.ndarray:
-    """Bridge losses of at most max_gap frames: interpolate inside, hold at the ends."""
+    """Bridge losses of at most max_gap frames: interpolate inside, hold at the ends. Landmarks are bridged only
+    where the frames they come from have them (interpolating NaN gives NaN)."""
     track = track.copy()
     valid = ~np.isnan(track[:, 0])
     if not valid.any():
@@ -120,7 +128,7 @@ def _settle_roll(track: np.ndarray) -> np.ndarray:
 
 def _one_euro(values: np.ndarray, fps: float) -> np.ndarray:
     """One-euro filter (Casiez et al. 2012) with the ONE_EURO_* settings: strong smoothing when still, little lag
-    when moving."""
+    when moving. Along the first axis; each column of a 2-D array on its own."""
 
     def alpha(cutoff: float) -> float:
         tau = 1.0 / (2 * math.pi * cutoff)
@@ -137,23 +145,31 @@ def _one_euro(values: np.ndarray, fps: float) -> np.ndarray:
     return out
 
 
+def _smoothed(values: np.ndarray, method: str, fps: float) -> np.ndarray:
+    """`values` (frames first) smoothed over time: a 5-frame mean, or one-euro run both ways and averaged, so it
+    adds no lag offline."""
+    if method == "mean":
+        padded = np.pad(values, [(2, 2)] + [(0, 0)] * (values.ndim - 1), mode="edge")
+        return sum(padded[i:i + len(values)] for i in range(5)) / 5
+    return (_one_euro(values, fps) + _one_euro(values[::-1], fps)[::-1]) / 2
+
+
 def _smooth_track(track: np.ndarray, method: str, fps: float) -> np.ndarray:
-    """Smooth [cx, cy, w, h, angle] of each continuous run of a track; one-euro runs both ways and averages, so it
-    adds no lag offline. Positions and sizes are filtered in face widths and the roll as the shift it causes at
-    the box's corners, so the same settings suit every resolution."""
+    """Smooth [cx, cy, w, h, angle] of each continuous run of a track, and the landmarks of each run of frames
+    that have them. Positions and sizes are filtered in face widths and the roll as the shift it causes at the
+    box's corners, so the same settings suit every resolution."""
     if method == "none":
         return track
     track = track.copy()
     for start, end in _runs(track):
         run = track[start:end]
-        units = [float(np.median(run[:, 2]))] * 4 + [2 * 180 / math.pi]  # pixels, degrees per unit
+        width = float(np.median(run[:, 2]))
+        units = [width] * 4 + [2 * 180 / math.pi]  # pixels, degrees per unit
         for column, unit in enumerate(units):
-            values = run[:, column] / unit
-            if method == "mean":
-                smoothed = np.convolve(np.pad(values, 2, mode="edge"), np.ones(5) / 5, mode="valid")
-            else:
-                smoothed = (_one_euro(values, fps) + _one_euro(values[::-1], fps)[::-1]) / 2
-            run[:, column] = smoothed * unit
+            run[:, column] = _smoothed(run[:, column] / unit, method, fps) * unit
+        points = run[:, POINTS]
+        for first, last in _runs(points):
+            points[first:last] = _smoothed(points[first:last] / width, method, fps) * width
     return track
 
 
@@ -187,6 +203,8 @@ def plan_faces(found: list[list[FaceBox]], config: LipSyncConfig, fps: float, wi
         for track in tracks:
             if not np.isnan(track[index, 0]):
                 cx, cy, w, h, angle = track[index, :5]
-                boxes.append(FaceBox(cx, cy, w, h, angle).padded(config.pads, width, height))
+                points = track[index, POINTS].reshape(NUM_POINTS, 2)
+                face = FaceBox(cx, cy, w, h, angle, points=None if np.isnan(points[0, 0]) else points)
+                boxes.append(face.padded(config.pads, width, height))
         plan.append(boxes)
     return plan

@@ -29,6 +29,9 @@ TALKING_HEAD = MEDIA / "talking_head.mp4"
 SPEECH = MEDIA / "speech_en.wav"
 SPEECH_ONSET = 3.0  # the sample is near-silent for its first 3 s
 HAAR = LipSyncConfig(detector="haar")  # random S3FD weights find no real face; the cascade is a real detector
+# The 68 landmarks of the portrait's face and of a frame of the talking head, measured by hand: random FAN weights
+# give garbage points, so geometry is tested with these.
+HAND_LANDMARKS = json.loads((Path(__file__).parent / "fixtures" / "landmarks.json").read_text())
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,6 +55,48 @@ def restorer_file(checkpoint_dir) -> Path:
     from lipsync.testing import write_random_restorer
 
     return write_random_restorer(checkpoint_dir)
+
+
+@pytest.fixture(scope="session")
+def landmark_dir(checkpoint_dir, tmp_path_factory) -> Path:
+    """A checkpoint folder holding the random-weight FAN file (~96 MB), written once, only for the tests that need
+    it, and links to the other random checkpoints (the enhancer's is filled once restorer_file has run). Apart from
+    checkpoint_dir, so that landmarks' `auto`, which turns on where the file is at hand, stays off elsewhere."""
+    from lipsync.checkpoints import LANDMARKER, REGISTRY
+    from lipsync.testing import write_random_landmarker
+
+    folder = tmp_path_factory.mktemp("with-landmarks")
+    for name, spec in REGISTRY.items():
+        if name != LANDMARKER:
+            (folder / spec.local_name).symlink_to(checkpoint_dir / spec.local_name)
+    write_random_landmarker(folder)
+    return folder
+
+
+@dataclass
+class PlacedLandmarks:
+    points: np.ndarray  # (68, 2): what every face found is given
+    calls: int = 0  # landmark passes asked for
+
+
+@pytest.fixture
+def hand_landmarks(monkeypatch) -> PlacedLandmarks:
+    """The landmark model's output replaced by the portrait's hand-measured points: every face found gets them
+    (set .points to place others) and passes the gate. The detection cache is emptied before and after, so no
+    request shares detections with those of another landmark model."""
+    from lipsync import detect, landmarks
+
+    placed = PlacedLandmarks(np.array(HAND_LANDMARKS["monalisa"]["points"], np.float64))
+
+    def locate(model, frames, boxes, scale=1.0):
+        placed.calls += 1
+        return [[landmarks.Landmarks(placed.points.copy(), np.ones(landmarks.NUM_POINTS, np.float32), True)
+                 for _ in frame_boxes] for frame_boxes in boxes]
+
+    monkeypatch.setattr(landmarks, "locate", locate)
+    detect.CACHE.clear()
+    yield placed
+    detect.CACHE.clear()
 
 
 def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:

@@ -1,4 +1,5 @@
-"""The seam score the quality tests measure blends with: how visible a pasted box's border is."""
+"""The seam scores the quality tests measure blends with: how visible a pasted box's border is, and how visible a
+mask's own edge is."""
 
 from __future__ import annotations
 
@@ -58,3 +59,23 @@ def _outline_jump(diff: np.ndarray, box: FaceBox, margin: float) -> float:
         return cv2.remap(diff, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR).ravel()
 
     return float(np.mean(np.abs(sample(inner) - sample(outer))))
+
+
+def mask_edge_score(original: np.ndarray, output: np.ndarray, alpha: np.ndarray, margin: float = 2.0) -> float:
+    """Mean |diff inside - diff outside| of |output - original| across the mask's own edge: at every pixel of the
+    outline of alpha >= 0.5 (alpha: the mask in frame pixels), sampled `margin` pixels to either side along the
+    mask's gradient. A soft edge changes little over that distance, a hard one the whole difference."""
+    diff = np.abs(output.astype(np.float32) - original.astype(np.float32)).mean(axis=2)
+    contours, _ = cv2.findContours((alpha >= 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return 0.0
+    points = np.concatenate([contour.reshape(-1, 2) for contour in contours])
+    rise_y, rise_x = np.gradient(cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), 1.0))
+    inward = np.stack([rise_x[points[:, 1], points[:, 0]], rise_y[points[:, 1], points[:, 0]]], axis=1)
+    inward /= np.maximum(np.linalg.norm(inward, axis=1, keepdims=True), 1e-9)
+
+    def sample(where: np.ndarray) -> np.ndarray:
+        xy = where.astype(np.float32).reshape(-1, 1, 2)
+        return cv2.remap(diff, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).ravel()
+
+    return float(np.mean(np.abs(sample(points + margin * inward) - sample(points - margin * inward))))

@@ -4,7 +4,6 @@ roll, masks) on the shared media's faces with their landmarks measured by hand (
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -13,20 +12,22 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import HAND_LANDMARKS as FIXTURE
 from conftest import MEDIA, PORTRAIT, TALKING_HEAD
-from lipsync import blend, face_geometry, landmarks
+from lipsync import checkpoints, crop, face_geometry, landmarks, models
 from lipsync.errors import CheckpointError
 from lipsync.geometry import FaceBox
+from lipsync.runtime import CheckpointFolder
 
-FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "landmarks.json").read_text())
 # The Haar cascade's boxes (x1, y1, x2, y2) of the two faces, as a detector would hand them over.
 PORTRAIT_BOX = FaceBox(135.5, 112.5, 83, 83)
 TALKING_HEAD_BOX = FaceBox(317, 389, 232, 232)
+FAN_FILE = "2DFAN4-cd938726ad.zip"
 
 
 @pytest.fixture(scope="module")
-def fan_file(tmp_path_factory) -> Path:
-    return landmarks.write_random_fan(tmp_path_factory.mktemp("fan"))
+def fan_file(landmark_dir) -> Path:
+    return landmark_dir / FAN_FILE
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +61,11 @@ def test_fan_is_the_published_2dfan4():
 
 
 def test_registry_entry_pins_the_published_file():
-    spec = landmarks.FAN_SPEC
+    spec = checkpoints.REGISTRY[checkpoints.LANDMARKER]
     assert (spec.repo_id, spec.filename, spec.size) == ("ByteDance/LatentSync-1.5", "auxiliary/2DFAN4-cd938726ad.zip",
                                                         96_316_515)
     assert spec.sha256 == "cd938726adb1f15f361263cce2db9cb820c42585fa8796ec72ce19107f369a46"
-    assert spec.local_name == "2DFAN4-cd938726ad.zip"  # the local folder takes the published file name
+    assert spec.local_name == FAN_FILE  # the local folder takes the published file name
 
 
 def test_random_file_loads_key_by_key_into_the_packages_module(fan_file):
@@ -74,8 +75,8 @@ def test_random_file_loads_key_by_key_into_the_packages_module(fan_file):
 
     in_file = torch.jit.load(str(fan_file), map_location="cpu").state_dict()
     assert list(in_file) == list(FAN(4).state_dict())
-    model = landmarks.load_landmarker("cpu", fan_file.parent)
-    assert landmarks.load_landmarker("cpu", fan_file.parent) is model  # once per process
+    model = models.load_landmarker(CheckpointFolder.of(fan_file.parent))
+    assert models.load_landmarker(CheckpointFolder.of(fan_file.parent)) is model  # once per process
     loaded = model.state_dict()
     for key, value in in_file.items():
         if not key.endswith("num_batches_tracked"):
@@ -83,7 +84,7 @@ def test_random_file_loads_key_by_key_into_the_packages_module(fan_file):
 
 
 def _scripted_file(folder: Path, module: torch.nn.Module) -> Path:
-    path = folder / landmarks.FAN_FILE
+    path = folder / FAN_FILE
     torch.jit.trace(module, torch.rand(1, 3, 16, 16), check_trace=False).save(str(path))
     return path
 
@@ -101,25 +102,25 @@ def test_loader_refuses_a_missing_key(tmp_path):
     _scripted_file(tmp_path, _OnlyFirstConv(64))
     with pytest.raises(CheckpointError, match=r"2DFAN4-cd938726ad\.zip is not a matching checkpoint: "
                                               r"key 'bn1\.weight' is missing"):
-        landmarks.load_landmarker("cpu", tmp_path)
+        models.load_landmarker(CheckpointFolder.of(tmp_path))
 
 
 def test_loader_refuses_a_misshapen_key(tmp_path):
     _scripted_file(tmp_path, _OnlyFirstConv(32))
     with pytest.raises(CheckpointError, match=r"2DFAN4-cd938726ad\.zip is not a matching checkpoint: "
                                               r"'conv1\.weight' has shape \(32, 3, 7, 7\), expected \(64, 3, 7, 7\)"):
-        landmarks.load_landmarker("cpu", tmp_path)
+        models.load_landmarker(CheckpointFolder.of(tmp_path))
 
 
 def test_loader_refuses_a_file_that_is_not_torchscript(tmp_path):
-    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, tmp_path / landmarks.FAN_FILE)
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, tmp_path / FAN_FILE)
     with pytest.raises(CheckpointError, match="could not be read as a TorchScript file"):
-        landmarks.load_landmarker("cpu", tmp_path)
+        models.load_landmarker(CheckpointFolder.of(tmp_path))
 
 
 def test_missing_local_file_names_the_published_file_name(tmp_path):
-    with pytest.raises(CheckpointError, match=r"Put 2DFAN4-cd938726ad\.zip in"):
-        landmarks.load_landmarker("cpu", tmp_path)
+    with pytest.raises(CheckpointError, match=r"^2DFAN4-cd938726ad\.zip is not in the checkpoint folder"):
+        models.load_landmarker(CheckpointFolder.of(tmp_path))
 
 
 # ---------------------------------------------------------------- crop and decoding against the package
@@ -200,7 +201,7 @@ def test_gate_passes_clear_spots_and_fails_weak_ones():
 def test_random_weights_fail_the_gate_on_real_faces(fan_file, faces):
     """Untrained weights give busy maps on real faces: every face falls back. The points still come back in
     full-frame pixels when the frame given is a scaled copy (as detection sees it)."""
-    model = landmarks.load_landmarker("cpu", fan_file.parent)
+    model = models.load_landmarker(CheckpointFolder.of(fan_file.parent))
     image = faces["monalisa"][0]
     half = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
     (full,), (scaled,) = landmarks.locate(model, [image], [[PORTRAIT_BOX]])[0], landmarks.locate(
@@ -262,7 +263,7 @@ def test_roll_of_the_turned_portrait(faces, turn):
 
     def upright_crop(frame, pts, angle):
         cx, cy = pts[27:36].mean(axis=0)
-        return blend.crop_face(frame, FaceBox(cx, cy, 90, 90, angle)).astype(np.float32)
+        return crop.crop_face(frame, FaceBox(cx, cy, 90, 90, angle)).astype(np.float32)
 
     reference = upright_crop(image, points, roll)
     assert np.abs(upright_crop(turned_image, turned, turned_roll) - reference).mean() < 4.0
@@ -276,15 +277,15 @@ def test_masks_are_one_inside_their_hull_and_zero_beyond_the_feather(faces, name
     x1, y1 = np.floor(points.min(axis=0)).astype(int) - 40
     x2, y2 = np.ceil(points.max(axis=0)).astype(int) + 40
     bounds = (max(0, x1), max(0, y1), x2, y2)
+    feather = 15.0
     if kind == "face":
-        mask = face_geometry.face_mask(points, bounds)
+        mask = face_geometry.face_mask(points, bounds, feather)
         hull_points = np.concatenate([points[3:14], points[31:36]])
-        grow, feather = 0.0, face_geometry.FACE_FEATHER * np.linalg.norm(points[13] - points[3])
+        grow = 0.0
     else:
-        mask = face_geometry.mouth_mask(points, bounds)
+        mask = face_geometry.mouth_mask(points, bounds, feather)
         hull_points = points[48:68]
-        width = np.linalg.norm(points[54] - points[48])
-        grow, feather = face_geometry.MOUTH_GROW * width, face_geometry.MOUTH_FEATHER * width
+        grow = face_geometry.MOUTH_GROW * np.linalg.norm(points[54] - points[48])
     assert mask.shape == (bounds[3] - bounds[1], bounds[2] - bounds[0]) and mask.dtype == np.float32
     hull = cv2.convexHull(hull_points.astype(np.float32))
     ys, xs = np.mgrid[bounds[1]:bounds[3], bounds[0]:bounds[2]]

@@ -21,10 +21,11 @@ def test_text_values_are_read_as_their_settings():
     config = options.to_config({"pads": "-5, 12 0 3", "box": "10 200 20 180", "output_size": "720p",
                                 "face_index": "2", "color_match": "false", "keep_silence": False,
                                 "align_roll": "true", "batch_size": 8, "checkpoint": " wav2lip ",
-                                "precision": "bf16", "enhance": "none"})
+                                "precision": "bf16", "enhance": "none", "landmarks": "off", "mask": "box"})
     assert config == LipSyncConfig(pads=(-5, 12, 0, 3), box=(10, 200, 20, 180), output_size=720, face_index=2,
                                    color_match=False, keep_silence=False, align_roll=True, batch_size=8,
-                                   checkpoint="wav2lip", precision="bf16", enhance="none")
+                                   checkpoint="wav2lip", precision="bf16", enhance="none", landmarks="none",
+                                   mask="box")
     assert options.to_config({"pads": [1, 2, 3, 4], "output_size": 480}).pads == (1, 2, 3, 4)
 
 
@@ -36,6 +37,8 @@ def test_text_values_are_read_as_their_settings():
     ({"color_match": "maybe"}, "color_match must be true or false, not 'maybe'."),
     ({"checkpoint": "wav3lip"}, "checkpoint must be one of wav2lip_gan, wav2lip, not 'wav3lip'"),
     ({"score": "maybe"}, "score must be one of auto, on, off, not 'maybe'"),
+    ({"mask": "lips"}, "mask must be one of auto, box, face, mouth, not 'lips'"),
+    ({"landmarks": "none", "mask": "face"}, "The face mask follows the face's landmarks"),
     ({"max_audio_seconds": "9999"}, "There is no option called 'max_audio_seconds'"),
 ])
 def test_bad_values_are_refused_in_words(values, message):
@@ -51,6 +54,9 @@ def test_the_command_line_defaults_are_the_config_defaults():
     assert options.to_config(chosen) == LipSyncConfig()
     assert build_parser().parse_args(["--face", "f", "--text", "t", "--out", "o", "--output-size", "720p"]
                                      ).output_size == 720
+    chosen = build_parser().parse_args(["--face", "f", "--text", "t", "--out", "o", "--landmarks", "fan",
+                                        "--mask", "mouth"])
+    assert options.to_config(options.flag_values(chosen)) == LipSyncConfig(landmarks="fan", mask="mouth")
 
 
 def test_speech_has_no_length_limit_unless_one_is_set():

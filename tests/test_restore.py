@@ -1,8 +1,10 @@
 """GFPGAN v1.4 restorer: the architecture against the release's key listing, the checkpoint registry, determinism,
-bf16 against fp32, the box + roll alignment on the portrait, and the paste back through the mouth mask."""
+bf16 against fp32, the alignment on the portrait (box + roll, and its hand-measured landmarks), and the paste back
+through the mouth's mask (the oval, and the face and mouth masks drawn from landmarks)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -11,8 +13,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import PORTRAIT, ROOT, assert_valid_mp4, cut_speech, read_frames
-from lipsync import LipSyncConfig, blend, checkpoints, enhance, generate, gfpgan, i420, models
+from conftest import HAND_LANDMARKS, PORTRAIT, ROOT, assert_valid_mp4, cut_speech, read_frames, through_encoder
+from lipsync import (LipSyncConfig, blend, checkpoints, detect, enhance, face_geometry, generate, gfpgan, i420, models,
+                     track)
 from lipsync.detectors import HaarDetector
 from lipsync.errors import CheckpointError, OptionError
 from lipsync.runtime import CheckpointFolder
@@ -163,7 +166,7 @@ def test_template_eyes_land_on_the_portraits_eyes(portrait):
     assert len(eyes) >= 2, eyes
     strongest = eyes[np.argsort(np.ravel(weights))[-2:]]  # the cascade's two most certain eyes
     centres = sorted((x + w / 2, y + h / 2) for x, y, w, h in strongest)
-    distance = np.hypot(*(np.array(centres) - enhance.FFHQ_TEMPLATE[:2]).T)
+    distance = np.hypot(*(np.array(centres) - face_geometry.FFHQ_TEMPLATE_512[:2]).T)
     assert distance.max() < 0.06 * gfpgan.RESTORE_SIZE, centres
 
 
@@ -196,18 +199,38 @@ def test_roll_turns_the_alignment_with_the_face(portrait):
     assert difference.mean() < 6, difference.mean()
 
 
-def _mask_in_frame(box: FaceBox, width: int, height: int) -> np.ndarray:
-    """The feathered mouth mask warped into the whole frame, computed here independently of blend's regions."""
-    return cv2.warpAffine(blend.crop_mask("feather"), box.crop_matrix(FACE_SIZE), (width, height),
+def test_landmarks_align_the_face_by_its_five_points(portrait):
+    """With the portrait's hand-measured landmarks the alignment is the five points' fit onto the template (as
+    GFPGAN's helper fits it), which puts them nearer the template than the box + roll approximation does."""
+    _, box = portrait
+    points = np.array(HAND_LANDMARKS["monalisa"]["points"], np.float64)
+    five = face_geometry.five_points(points)
+    matrix = enhance.alignment_matrix(dataclasses.replace(box, points=points))
+    np.testing.assert_array_equal(matrix, face_geometry.template_similarity(five))
+    residuals = {}
+    for name, fitted in (("landmarks", matrix), ("box", enhance.alignment_matrix(box))):
+        placed = five @ fitted[:, :2].T + fitted[:, 2]
+        residuals[name] = np.linalg.norm(placed - face_geometry.FFHQ_TEMPLATE_512, axis=1)
+    print("the portrait's five points off the 512 template (eyes, nose, mouth corners), px: " + "; ".join(
+        f"{name} {', '.join(f'{r:.1f}' for r in values)}" for name, values in residuals.items()))
+    assert residuals["landmarks"].mean() < residuals["box"].mean()
+
+
+def _mask_in_frame(box: FaceBox, width: int, height: int, mask: str = "box") -> np.ndarray:
+    """The face's feathered mask warped into the whole frame, computed here independently of blend's regions."""
+    return cv2.warpAffine(blend.blend_mask(box, "feather", mask), box.crop_matrix(FACE_SIZE), (width, height),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def test_paste_restored_changes_only_the_mouth_mask(portrait, restored):
+@pytest.mark.parametrize("mask", ["box", "face", "mouth"])
+def test_paste_restored_changes_only_the_mouth_mask(portrait, restored, mask):
     frame, box = portrait
+    if mask != "box":
+        box = dataclasses.replace(box, points=np.array(HAND_LANDMARKS["monalisa"]["points"], np.float64))
     out = frame.copy()
-    blend.paste_restored(out, box, restored["first"], restored["matrix"], "feather", 1.0)
+    blend.paste_restored(out, box, restored["first"], restored["matrix"], "feather", mask, 1.0)
     height, width = frame.shape[0] * 2 // 3, frame.shape[1]
-    alpha = _mask_in_frame(box, width, height)
+    alpha = _mask_in_frame(box, width, height, mask)
     chroma_alpha = alpha.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
     for before, after, weight in zip(i420.planes(frame), i420.planes(out), (alpha, chroma_alpha, chroma_alpha)):
         outside = weight * 255 < 0.49  # too little to move a pixel by rounding
@@ -216,8 +239,31 @@ def test_paste_restored_changes_only_the_mouth_mask(portrait, restored):
         inside = weight > 0.5
         assert inside.sum() > 100 and (before[inside] != after[inside]).mean() > 0.5
     untouched = frame.copy()
-    blend.paste_restored(untouched, box, restored["first"], restored["matrix"], "feather", 0.0)
+    blend.paste_restored(untouched, box, restored["first"], restored["matrix"], "feather", mask, 0.0)
     assert np.array_equal(untouched, frame)
+
+
+@pytest.mark.parametrize("mask", ["face", "mouth"])
+def test_paste_restored_blends_as_much_as_the_chosen_mask(portrait, restored, mask):
+    """Against the oval's paste of the same face: each luma pixel moves by the chosen mask's share of what the
+    oval moves it by (both blend towards the same restored face), where the two masks differ as much as where
+    they agree."""
+    frame, box = portrait
+    marked = dataclasses.replace(box, points=np.array(HAND_LANDMARKS["monalisa"]["points"], np.float64))
+    pasted = {}
+    for kind, face_box in (("box", box), (mask, marked)):
+        pasted[kind] = frame.copy()
+        blend.paste_restored(pasted[kind], face_box, restored["first"], restored["matrix"], "feather", kind, 1.0)
+    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
+    luma = i420.planes(frame)[0].astype(float)
+    moved = {kind: i420.planes(out)[0].astype(float) - luma for kind, out in pasted.items()}
+    oval, chosen = _mask_in_frame(box, width, height), _mask_in_frame(marked, width, height, mask)
+    measured = (np.abs(moved["box"]) > 30) & (oval > 0.1)  # rounding is small beside these moves
+    ratio = moved[mask][measured] / moved["box"][measured]
+    expected = chosen[measured] / oval[measured]
+    assert (np.abs(expected - 1) > 0.3).sum() > 100  # the masks differ there: the check can tell them apart
+    error = np.abs(ratio - expected)
+    assert np.median(error) < 0.03 and np.percentile(error, 95) < 0.1, (np.median(error), error.max())
 
 
 def test_enhance_in_the_pipeline_restores_only_the_lower_face(restorer_file, portrait, tmp_path):
@@ -235,6 +281,29 @@ def test_enhance_in_the_pipeline_restores_only_the_lower_face(restorer_file, por
     lower = (slice((y1 + y2) // 2, y2), slice(x1, x2))
     assert np.abs(after[lower] - before[lower]).mean() > 2.0  # the restored face shows in the mouth region
     assert np.abs(after[:y1 - 8] - before[:y1 - 8]).mean() < 0.5  # above the face: only codec noise
+
+
+@pytest.mark.parametrize("mask", ["face", "mouth"])
+def test_enhance_with_hand_landmarks_restores_only_inside_the_chosen_mask(restorer_file, landmark_dir,
+                                                                          hand_landmarks, tmp_path, mask):
+    """The portrait's hand landmarks in place of FAN's: the restored face shows inside the mask, and beyond it the
+    enhanced video is the input within the encoder's own noise there."""
+    speech = cut_speech(tmp_path / "s.wav", 0.2, start=4.0)
+    config = LipSyncConfig(detector="haar", keep_silence=False, precision="fp32", landmarks="fan", mask=mask,
+                           checkpoint_dir=str(landmark_dir))
+    plain = generate(PORTRAIT, tmp_path / "plain.mp4", audio_path=speech, config=config)
+    enhanced = generate(PORTRAIT, tmp_path / "hd.mp4", audio_path=speech, config=config.replace(enhance="gfpgan"))
+    assert enhanced.landmark_frames == enhanced.synced_frames == enhanced.frames
+    before, after = read_frames(plain.path)[2].astype(float), read_frames(enhanced.path)[2].astype(float)
+    source = cv2.imread(str(PORTRAIT))[:plain.height]
+    found = detect.detect_faces(HaarDetector(), [source], 1.0, True, still=True, landmarker=object())
+    (box,), = track.plan_faces(found, config, 25.0, plain.width, plain.height, str)
+    alpha = _mask_in_frame(box, plain.width, plain.height, mask)
+    assert np.abs(after - before).mean(axis=2)[alpha > 0.5].mean() > 2.0  # the restored face shows in the mask
+    beyond = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0  # past the chroma's reach
+    codec_noise = max(np.abs(frame.astype(float) - source).mean(axis=2)[beyond].mean()
+                      for frame in through_encoder(source, tmp_path))
+    assert np.abs(after - source).mean(axis=2)[beyond].mean() <= codec_noise + 0.5
 
 
 def test_enhance_auto_stays_off_on_the_cpu(tmp_path):
