@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = args.checkpoint_dir or str(testing.write_random_checkpoints(folder / "checkpoints"))
         if not args.checkpoint_dir:
             testing.write_random_restorer(ckpt)
+            testing.write_random_landmarker(ckpt)
         # Restoration off unless a case turns it on, so every ratio compares the same work.
         base = LipSyncConfig(detector=args.detector, align_roll=args.align_roll, keep_silence=False,
                              checkpoint_dir=ckpt, device=args.device, enhance="none")
@@ -91,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             figures.update(measured)
             table.show(case.label, text)
         for derived in DERIVED:
-            figures[derived.key] = derived.value(figures)
-            table.show(derived.label, derived.text.format(figures[derived.key]))
+            value = derived.value(figures)
+            if value is not None:  # None: a case it needs did not run (--quick)
+                figures[derived.key] = value
+                table.show(derived.label, derived.text.format(value))
 
     print(f"device: {figures['device_name']}, {precision}, batch {bench.batch_size}, "
           f"torch threads {torch.get_num_threads()}")

@@ -13,6 +13,7 @@ from .bench_measure import (
     peak_rss,
     request_seconds,
 )
+from .bench_parts import landmarks_alone, live_real_time, score_share, scorer_alone
 
 # The ratios to the generator alone the two cases with a target should reach (issue 11).
 STILL_TARGET = 1.0
@@ -54,6 +55,8 @@ def cases(bench: Bench) -> list[Case]:
                  request_seconds, "video_720p", 10.0, {"detector": "s3fd", "enhance": "gfpgan"}),
         ]
     enhanced = 1.0 if bench.device == "cpu" else seconds  # GFPGAN takes seconds a frame on a CPU
+    short = 2.0  # FAN takes about a second a face on a CPU: its video rows are short
+    live = 20.0 if bench.quick else 60.0
     listed += [
         Case("s3fd_ms_per_frame", "S3FD alone per searched frame (random weights, top-k bounded)", detector_alone,
              "video", changes={"detector": "s3fd"}, frames=32 if bench.quick else 64),
@@ -61,11 +64,26 @@ def cases(bench: Bench) -> list[Case]:
              enhanced),
         Case("enhance", "  the same with enhance gfpgan", end_to_end, "portrait", enhanced, {"enhance": "gfpgan"},
              warm_up=0.2),
+        Case("fan_ms_per_face", "FAN landmarks alone per face (random weights)", landmarks_alone, "portrait",
+             changes={"detector": "haar"}),
+        Case("video_landmarks_off", f"704x1216 video + {short:g} s speech ({finder}, landmarks none, first request)",
+             end_to_end, "video", short, {"landmarks": "none"}, fresh=True),
+        Case("video_landmarks", "  the same with landmarks fan", end_to_end, "video", short, {"landmarks": "fan"},
+             fresh=True),
+        Case("score_ms_per_frame", f"SyncNet scorer per scored frame, the portrait + {short:g} s", scorer_alone,
+             "portrait", short),
+        Case("score_share_still", f"scoring's share of a generation, {still}", score_share, "portrait", seconds),
+        Case("score_share_video", f"scoring's share of a generation, {video} ({finder})", score_share, "video",
+             seconds),
+        Case("live", f"live: the portrait fed {live:g} s of speech in 200 ms chunks, in real time", live_real_time,
+             "portrait", live),
         Case("rss_10s_mb", "peak RSS while generating, still + 10 s speech", peak_rss, "portrait", 10.0),
         Case("rss_60s_mb", "  the same with 60 s speech", peak_rss, "portrait", 60.0),
         Case("rss_video_mb", "peak RSS, 704x1216 video + 10 s speech", peak_rss, "video", 10.0),
         Case("rss_video_1080x1920_mb", "peak RSS, 1080x1920 video + 10 s speech", peak_rss, "video_1080x1920", 10.0),
     ]
+    if not bench.quick:  # a long speech: 15,000 frames
+        listed.append(Case("rss_600s_mb", "peak RSS, still + 600 s speech", peak_rss, "portrait", 600.0))
     return listed
 
 
@@ -74,4 +92,7 @@ DERIVED = [
             lambda figures: 1000 / figures["enhance_fps"] - 1000 / figures["enhance_off_fps"], "+{:.0f} ms a frame"),
     Derived("rss_growth", "peak RSS growth, still + 10 s -> 60 s speech",
             lambda figures: figures["rss_60s_mb"] / figures["rss_10s_mb"], "{:.2f}x"),
+    Derived("rss_growth_600s", "peak RSS growth, still + 10 s -> 600 s speech (target 1.15x at most)",
+            lambda figures: figures["rss_600s_mb"] / figures["rss_10s_mb"] if "rss_600s_mb" in figures else None,
+            "{:.2f}x"),
 ]

@@ -77,14 +77,14 @@ class Derived:
 
     key: str
     label: str
-    value: Callable[[dict[str, Any]], float]
+    value: Callable[[dict[str, Any]], float | None]
     text: str  # a format for the value, e.g. "{:.2f}x"
 
 
 def run_case(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     """The case's untimed warm-up if it has one, then its measure (and the detection passes when it asks)."""
     if case.warm_up:
-        _request(bench, case, case.warm_up)
+        one_request(bench, case, case.warm_up)
     passes = detect.CACHE.misses
     figures, text = case.measure(bench, case)
     if case.detections_key:
@@ -93,7 +93,7 @@ def run_case(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     return figures, text
 
 
-def _request(bench: Bench, case: Case, speech: float, segments: list[float] | None = None) -> tuple[float, Result]:
+def one_request(bench: Bench, case: Case, speech: float, segments: list[float] | None = None) -> tuple[float, Result]:
     """One request of the case with `speech` seconds of speech: its seconds and its result. segments: the seconds
     after the start at which each preview segment was ready are appended to it."""
     if case.fresh:
@@ -118,7 +118,7 @@ def end_to_end(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
         if paired:
             bench.generator_runs.append(bench.generator_fps())
         model = bench.generator_runs[-1] if paired else statistics.median(bench.generator_runs)
-        seconds, result = _request(bench, case, case.speech)
+        seconds, result = one_request(bench, case, case.speech)
         pairs.append((model, result.frames / seconds))
     ratios = [fps / model for model, fps in pairs]
     model, fps = sorted(pairs, key=lambda pair: pair[1] / pair[0])[len(pairs) // 2]
@@ -134,13 +134,13 @@ def end_to_end(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
 def first_segment(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     """When the streaming preview's first segment was ready, as a fraction of the whole generation."""
     segments: list[float] = []
-    total, _ = _request(bench, case, case.speech, segments)
+    total, _ = one_request(bench, case, case.speech, segments)
     fraction = segments[0] / total
     return {case.key: fraction}, f"{fraction:.0%} of the generation ({segments[0]:.1f} s of {total:.1f} s)"
 
 
 def request_seconds(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
-    seconds, result = _request(bench, case, case.speech)
+    seconds, result = one_request(bench, case, case.speech)
     return {case.key: seconds}, f"{seconds:.2f} s ({result.width}x{result.height}, {result.frames} frames)"
 
 

@@ -1,0 +1,93 @@
+"""The bench's measures of the parts that came with landmarks, the lip-sync score and live mode: FAN per face, the
+scorer per scored frame and as a share of a generation, and a live session fed in real time."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from . import landmarks, models, runtime, sync_media
+from .bench_measure import Bench, Case, one_request
+from .live import LiveSession
+from .pipeline import find_faces
+from .runtime import DTYPES, native_precisions
+
+LANDMARK_BATCH = 8  # faces per FAN call, timed
+LANDMARK_CALLS = 3
+LIVE_CHUNK_SECONDS = 0.2
+
+
+def landmarks_alone(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """FAN alone on the portrait's face crop, per face, at each precision the hardware runs natively."""
+    config = bench.config(case)
+    resolved = runtime.resolve(config)
+    frame, faces = find_faces(bench.inputs.face(case.face), config)
+    crops = np.repeat(landmarks.fan_crops(frame, faces[:1]), LANDMARK_BATCH, axis=0)
+    figures, texts = {}, []
+    for name in native_precisions(bench.device):
+        model = models.load_landmarker(resolved.checkpoints, bench.device, DTYPES[name])
+        landmarks.heatmaps_of(model, crops)  # warm-up
+        started = time.perf_counter()
+        for _ in range(LANDMARK_CALLS):
+            landmarks.heatmaps_of(model, crops)
+        ms = 1000 * (time.perf_counter() - started) / (LANDMARK_CALLS * LANDMARK_BATCH)
+        figures[f"{case.key}_{name}"] = ms
+        texts.append(f"{name} {ms:.0f} ms")
+    return figures, ", ".join(texts)
+
+
+def scorer_alone(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """SyncNet on a video made for the case, per scored frame (Haar's face track included), at each precision."""
+    config = bench.config(case)
+    resolved = runtime.resolve(config)
+    _, made = one_request(bench, case, case.speech)
+    detector = models.load_detector("haar", resolved.checkpoints)
+    figures, texts = {}, []
+    for name in native_precisions(bench.device):
+        model = models.load_syncnet(resolved.checkpoints, bench.device, DTYPES[name])
+        started = time.perf_counter()
+        score = sync_media.score_video(made.path, config=config, model=model, detector=detector)
+        ms = 1000 * (time.perf_counter() - started) / score.frames
+        figures[f"{case.key}_{name}"] = ms
+        texts.append(f"{name} {ms:.0f} ms")
+    return figures, ", ".join(texts) + " a scored frame"
+
+
+def score_share(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """What scoring adds to a generation: the same request with score off, then on, as a share of the first."""
+    off, _ = one_request(bench, case, case.speech)
+    on_case = Case(case.key, case.label, case.measure, case.face, case.speech, {**case.changes, "score": "on"})
+    on, result = one_request(bench, on_case, case.speech)
+    share = (on - off) / off
+    return {case.key: share}, f"+{share:.0%} of the generation ({off:.1f} s -> {on:.1f} s, {result.frames} frames)"
+
+
+def live_real_time(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """A live session on the portrait fed the speech in 200 ms chunks at the pace it is spoken: the frames a second
+    it keeps up and the processing time of each chunk."""
+    from .audio import load_speech
+
+    speech = load_speech(bench.inputs.speech(case.speech), bench.folder, None).samples
+    session = LiveSession(bench.inputs.face(case.face), bench.config(case))
+    step = int(LIVE_CHUNK_SECONDS * 16000)
+    chunk_ms, frames = [], 0
+    started = time.perf_counter()
+    for index, start in enumerate(range(0, len(speech), step)):
+        wait = started + index * LIVE_CHUNK_SECONDS - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)  # the next chunk is not spoken yet
+        began = time.perf_counter()
+        frames += len(session.feed(speech[start:start + step]))
+        chunk_ms.append(1000 * (time.perf_counter() - began))
+    frames += len(session.finish())
+    seconds = time.perf_counter() - started
+    fps = frames / seconds
+    figures = {f"{case.key}_fps": fps, f"{case.key}_chunk_ms": float(np.mean(chunk_ms)),
+               f"{case.key}_chunk_ms_p95": float(np.percentile(chunk_ms, 95)),
+               f"{case.key}_chunk_ms_max": float(max(chunk_ms)), f"{case.key}_lookahead_ms": session.lookahead_ms}
+    return figures, (f"{fps:.1f} frames/s sustained (target 25), {figures[f'{case.key}_chunk_ms']:.0f} ms a 200 ms "
+                     f"chunk (95th percentile {figures[f'{case.key}_chunk_ms_p95']:.0f}, max "
+                     f"{figures[f'{case.key}_chunk_ms_max']:.0f}; target 100), lookahead {session.lookahead_ms:.1f} ms")
+
