@@ -1,4 +1,4 @@
-"""Wav2Lip lip-sync, in process: `generate(face, out, audio_path=... | text=...)`."""
+"""Wav2Lip lip-sync, in process: `generate(face, out, audio_path=... | text=...)`, or live: `LiveSession(photo)`."""
 
 import os
 
@@ -8,6 +8,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .config import LipSyncConfig  # noqa: E402
 from .errors import LipSyncError  # noqa: E402
+from .live import LiveSession  # noqa: E402
 from .pipeline import Result, generate  # noqa: E402
 
-__all__ = ["LipSyncConfig", "LipSyncError", "Result", "generate"]
+__all__ = ["LipSyncConfig", "LipSyncError", "LiveSession", "Result", "generate"]

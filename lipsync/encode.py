@@ -14,8 +14,9 @@ import numpy as np
 from . import media
 from .errors import MediaToolError
 
-CODEC_ARGS = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
-              "-c:a", "aac", "-b:a", "160k"]
+VIDEO_CODEC_ARGS = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"]
+AUDIO_CODEC_ARGS = ["-c:a", "aac", "-b:a", "160k"]
+CODEC_ARGS = [*VIDEO_CODEC_ARGS, *AUDIO_CODEC_ARGS]
 ENCODER_ARGS = [*CODEC_ARGS, "-movflags", "+faststart"]
 SEGMENT_SECONDS = 2
 FIRST_SEGMENT_SECONDS = 1  # shorter, so the preview starts sooner; the cuts are then at 1, 3, 5 … s

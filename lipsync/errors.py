@@ -17,6 +17,10 @@ class AudioError(LipSyncError):
     """The speech input is unreadable, empty, or too long."""
 
 
+class LiveSessionError(AudioError):
+    """A live session was fed after it ended, past its time limit, or with samples it cannot take."""
+
+
 class TextError(LipSyncError):
     """The text to speak is empty, too long, or in an unsupported language."""
 

@@ -16,15 +16,16 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from . import audio, blend, pipeline, render, silence, track, video
+from . import audio, crop, i420, models, pipeline, render, runtime, silence, track, video
 from .audio import HOP_LENGTH, MEL_WINDOW, N_FFT, N_MELS, SAMPLE_RATE
 from .config import LipSyncConfig
-from .errors import AudioError, FaceError, OptionError
+from .errors import FaceError, LiveSessionError, OptionError
 from .geometry import FaceBox
 from .inference import MouthGenerator
 
@@ -122,9 +123,9 @@ class LiveFrame:
         image = self.photo.copy()
         height, width = image.shape[:2]
         for box in self.boxes:
-            x1, y1, x2, y2 = bounds = blend.even_bounds(box, width, height)
+            x1, y1, x2, y2 = bounds = i420.even_bounds(box, width, height)
             if x2 > x1 and y2 > y1:
-                image[y1:y2, x1:x2] = blend.region_bgr(self.picture, bounds)
+                image[y1:y2, x1:x2] = i420.region_bgr(self.picture, bounds)
         return image
 
 
@@ -164,25 +165,28 @@ class LiveSession:
             raise OptionError("Live mode does not restore faces; choose the enhance setting none or auto.")
         self.config = config
         self.max_seconds = config.max_audio_seconds if max_seconds is None else max_seconds
-        still, faces = pipeline.find_faces(photo, config)  # checks the file; detections through the cache
-        source = video.open_face(photo, config.output_size, config.max_image_pixels, config.still_fps)
-        if not source.is_still:
+        # The photo decoded once, as lipsync.generate decodes it (find_faces refuses what it cannot read); its faces
+        # through the detection cache.
+        still, faces = pipeline.find_faces(photo, config)
+        if not video.is_still(photo):
             raise FaceError(f"'{Path(photo).name}' is a video; live mode needs a photo.")
-        self.fps = float(source.fps)
-        self.width, self.height = source.width, source.height
+        self.fps = float(Fraction(config.still_fps).limit_denominator(1001))  # as video.open_face gives a still's
+        self.height, self.width = still.shape[:2]
         # As lipsync.generate plans a still: a fixed box is used as given, detections are padded and chosen.
         self.boxes = faces if config.box is not None else track.plan_faces(
-            [faces], config, self.fps, source.width, source.height, lambda _: "the image")[0]
+            [faces], config, self.fps, self.width, self.height, lambda _: "the image")[0]
         self.photo = still
         self.photo.flags.writeable = False  # shared by every frame
-        self._still = blend.to_i420(still)
+        self._still = i420.to_i420(still)
         self._still.flags.writeable = False
-        self._crops = [blend.crop_face(still, box) for box in self.boxes]
-        self._generator = MouthGenerator.load(config)
-        self._generator.fix_faces(self._crops)
+        self._crops = [crop.crop_face(still, box) for box in self.boxes]
+        resolved = runtime.resolve(config)
+        generator = MouthGenerator(models.load_generator(config.checkpoint, resolved.checkpoints, resolved.device,
+                                                         resolved.dtype), resolved)
+        self._mouths = generator.for_still(self._crops)  # the faces' part of the network, computed once
         # Paid here, not by the first chunk: librosa's lazy imports and the mel basis, the generator's first run.
         audio.melspectrogram(np.zeros(N_FFT, np.float32))
-        self._generator(self._crops, [np.full((N_MELS, MEL_WINDOW), -audio.MEL_LIMIT, np.float32)] * len(self._crops))
+        self._mouths([np.full((N_MELS, MEL_WINDOW), -audio.MEL_LIMIT, np.float32)] * len(self._crops))
         self._hop = SAMPLE_RATE / self.fps
         self._buffer = SampleBuffer()
         self._mel = MelStream()
@@ -233,18 +237,19 @@ class LiveSession:
 
     def _checked(self, samples: np.ndarray) -> np.ndarray:
         if self._ended:
-            raise AudioError("This live session has ended; start a new one.")
+            raise LiveSessionError("This live session has ended; start a new one.")
         samples = np.asarray(samples)
         if samples.ndim != 1:
-            raise AudioError("Live speech must be mono: one channel, as a one-dimensional array of samples.")
+            raise LiveSessionError("Live speech must be mono: one channel, as a one-dimensional array of samples.")
         if samples.dtype == np.int16:
             samples = samples / np.float32(32768)
         elif not np.issubdtype(samples.dtype, np.floating):
-            raise AudioError(f"Live speech must be float samples in -1..1 or 16-bit integers, not {samples.dtype}.")
+            raise LiveSessionError(f"Live speech must be float samples in -1..1 or 16-bit integers, "
+                                   f"not {samples.dtype}.")
         if not np.isfinite(samples).all():
-            raise AudioError("The live speech holds samples that are not numbers (NaN or infinite).")
+            raise LiveSessionError("The live speech holds samples that are not numbers (NaN or infinite).")
         if (self._buffer.end + len(samples)) / SAMPLE_RATE > self.max_seconds:
-            raise AudioError(f"The live session has reached its limit of {self.max_seconds:g} s of speech; "
+            raise LiveSessionError(f"The live session has reached its limit of {self.max_seconds:g} s of speech; "
                              f"start a new one.")
         return samples.astype(np.float32)
 
@@ -303,14 +308,10 @@ class LiveSession:
         return live, render.Frame(self._still, boxes, crops, weight)
 
     def _add_mouths(self, frames: list[tuple[LiveFrame, render.Frame]]) -> None:
-        """Mouths for the frames with faces, in batches the generator takes with the face fixed, pasted as
-        lipsync.generate pastes them."""
-        per_batch = max(1, self._generator.size // max(1, len(self.boxes)))
-        for first in range(0, len(frames), per_batch):
-            batch = frames[first:first + per_batch]
-            windows = [audio.mel_window(self._mel.mel, self.fps, live.index)
-                       for live, frame in batch for _ in frame.boxes]
-            render._add_mouths([frame for _, frame in batch], windows, self._generator)
-            for live, frame in batch:
-                render._paste_mouths(frame, self.config)
-                live.picture = frame.picture
+        """Mouths for the frames with faces, pasted as lipsync.generate pastes them."""
+        windows = [audio.mel_window(self._mel.mel, self.fps, live.index)
+                   for live, frame in frames for _ in frame.boxes]
+        render.add_mouths([frame for _, frame in frames], windows, lambda _, windows: self._mouths(windows))
+        for live, frame in frames:
+            render.paste_mouths(frame, self.config)
+            live.picture = frame.picture

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import audio, media, video
+from . import audio, encode, media, output
 from .config import LipSyncConfig
 from .errors import LipSyncError
 from .live import LiveFrame, LiveSession, LiveStats
@@ -22,8 +22,8 @@ CHUNK_PREFIX = "lipsync-live-"
 # By the chunk's container: MPEG-TS with AAC plays anywhere; an MP4 with ALAC gives a player that decodes each
 # chunk's audio and re-encodes it as one stream (gr.Video's streaming does) exactly the chunk's samples, where AAC
 # adds its encoder delay and frame padding to every chunk (measured on 200 ms: 120 ms more in MPEG-TS, 56 ms in MP4).
-CHUNK_AUDIO_ARGS = {".ts": video.CODEC_ARGS[8:], ".mp4": ["-c:a", "alac"]}
-CHUNK_VIDEO_ARGS = video.CODEC_ARGS[:8]
+CHUNK_AUDIO_ARGS = {".ts": encode.AUDIO_CODEC_ARGS, ".mp4": ["-c:a", "alac"]}
+CHUNK_VIDEO_ARGS = encode.VIDEO_CODEC_ARGS
 CHUNK_FORMATS = {".ts": "mpegts", ".mp4": "mp4"}
 
 
@@ -67,14 +67,14 @@ def speak_file(photo: str | os.PathLike, speech: str | os.PathLike, out_path: st
                config: LipSyncConfig = LipSyncConfig(), chunk_seconds: float = 0.2) -> LiveStats:
     """The streaming API fed from a recording: `speech` cut into chunks of chunk_seconds and fed to a live
     session on `photo`, every frame written to the MP4 `out_path` as it comes. Returns the session's timings."""
-    out_path = video.check_output(out_path, {"photo": photo, "speech recording": speech})
+    out_path = output.check_output(out_path, {"photo": photo, "speech recording": speech})
     session = LiveSession(photo, config)
     with work_dir() as work:
         decoded = audio.load_speech(speech, work, config.max_audio_seconds)
         samples = decoded.samples
         encoded = work / "live.mp4"
         # The recording itself as the soundtrack, as lipsync.generate does.
-        encoder = video.Encoder(encoded, session.width, session.height, session.fps, decoded.mux_path,
+        encoder = encode.Encoder(encoded, session.width, session.height, session.fps, decoded.mux_path,
                                 config.subprocess_timeout)
         try:
             step = max(1, round(chunk_seconds * audio.SAMPLE_RATE))
@@ -87,6 +87,6 @@ def speak_file(photo: str | os.PathLike, speech: str | os.PathLike, out_path: st
         except BaseException:
             encoder.abort()
             raise
-        video.place_output(encoded, out_path)
+        output.place_output(encoded, out_path)
     return session.stats
 

@@ -135,7 +135,7 @@ def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, ge
             pending.append(frame)
             windows += [audio.mel_window(request.mel, fps, index)] * len(frame.boxes)
         if pending and (done or len(windows) >= batch):
-            _add_mouths(pending, windows, mouths)
+            add_mouths(pending, windows, mouths)
             if enhancer is not None:
                 _enhance(pending, enhancer, request.config)
             for frame in pending:
@@ -148,7 +148,7 @@ def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, ge
     return synced, landmarked
 
 
-def _add_mouths(frames: list[Frame], windows: list[np.ndarray], mouths: MouthsFn) -> None:
+def add_mouths(frames: list[Frame], windows: list[np.ndarray], mouths: MouthsFn) -> None:
     if not windows:
         return
     made = mouths(frames, windows)
@@ -158,7 +158,7 @@ def _add_mouths(frames: list[Frame], windows: list[np.ndarray], mouths: MouthsFn
         cursor += len(frame.boxes)
 
 
-def _paste_mouths(frame: Frame, config: LipSyncConfig) -> None:
+def paste_mouths(frame: Frame, config: LipSyncConfig) -> None:
     if not frame.boxes:
         return
     frame.picture = frame.picture.copy()
@@ -174,7 +174,7 @@ def _enhance(frames: list[Frame], enhancer: FaceEnhancer, config: LipSyncConfig)
     if not owners:
         return
     for frame in frames:
-        _paste_mouths(frame, config)
+        paste_mouths(frame, config)
     aligned = [enhance.align_faces(frame.picture, frame.boxes) for frame in frames if frame.boxes]
     enhanced = enhancer(np.concatenate([stacked for stacked, _ in aligned]))
     matrices = [matrix for _, frame_matrices in aligned for matrix in frame_matrices]
@@ -194,5 +194,5 @@ def _encode(generated: queue.Queue, running: threading.Event, encoder: encode.En
         if frame is stream.STOP:
             return
         if paste:
-            _paste_mouths(frame, config)
+            paste_mouths(frame, config)
         encoder.write(frame.picture)
