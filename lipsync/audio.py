@@ -1,4 +1,4 @@
-"""Speech in: decode any common format, build the exact mel the model was trained on, find the silences."""
+"""Speech in: decode any common format, build the exact mel the model was trained on."""
 
 from __future__ import annotations
 
@@ -32,12 +32,6 @@ MEL_LIMIT = 4.0
 MEL_FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # 80
 MEL_WINDOW = 16
 MEL_BLOCK = int(30 * MEL_FRAMES_PER_SECOND)  # mel columns made at once: 30 s of speech
-
-# A span quieter than this, relative to the loudest 50 ms of the clip, for at least MIN_SILENCE_SECONDS is silence.
-SILENCE_BELOW_PEAK_DB = 35.0
-SILENCE_FLOOR_DBFS = -55.0
-MIN_SILENCE_SECONDS = 0.2
-SILENCE_FADE_SECONDS = 0.12
 
 
 @dataclass(frozen=True)
@@ -157,39 +151,3 @@ def mel_window(mel: np.ndarray, fps: float, index: int) -> np.ndarray:
         start = mel.shape[1] - MEL_WINDOW
     return mel[:, start:start + MEL_WINDOW]
 
-
-def speech_weights(samples: np.ndarray, fps: float, n_frames: int) -> np.ndarray:
-    """Per output frame, 1 where someone speaks and 0 in silences of at least MIN_SILENCE_SECONDS, faded between."""
-    hop = SAMPLE_RATE / fps
-    starts = (np.arange(n_frames) * hop).astype(int)
-    rms = np.array([np.sqrt(np.mean(np.square(samples[s:s + int(hop) + 1]))) if s < len(samples) else 0.0
-                    for s in starts])
-    level = 20 * np.log10(np.maximum(rms, 1e-8))
-    peak = level.max(initial=-160.0)
-    threshold = max(SILENCE_FLOOR_DBFS, peak - SILENCE_BELOW_PEAK_DB)
-    quiet = level < threshold
-    talking = np.ones(n_frames, dtype=bool)
-    min_run = max(1, round(MIN_SILENCE_SECONDS * fps))
-    index = 0
-    while index < n_frames:
-        if quiet[index]:
-            end = index
-            while end < n_frames and quiet[end]:
-                end += 1
-            if end - index >= min_run:
-                talking[index:end] = False
-            index = end
-        else:
-            index += 1
-    fade = max(1, round(SILENCE_FADE_SECONDS * fps))
-    # Distance (in frames) to the nearest talking frame, turned into a linear fade.
-    distance = np.full(n_frames, n_frames + fade, dtype=float)
-    last = -np.inf
-    for i in range(n_frames):
-        last = i if talking[i] else last
-        distance[i] = i - last
-    last = np.inf
-    for i in range(n_frames - 1, -1, -1):
-        last = i if talking[i] else last
-        distance[i] = min(distance[i], last - i)
-    return np.clip(1.0 - distance / (fade + 1), 0.0, 1.0).astype(np.float32)

@@ -15,7 +15,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from . import audio, detect, encode, media, models, output, render, runtime, stream, sync_media, track, tts, video
+from . import (audio, detect, encode, media, models, output, render, runtime, silence, stream, sync_media, track, tts,
+               video)
 from .config import LipSyncConfig
 from .detectors import Detector
 from .errors import AudioError, FaceError, LipSyncError
@@ -88,7 +89,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         fps = float(source.fps)
         n_out = audio.frame_count(speech.duration, fps)
         found, plan = _plan(source, n_out, loaded.detector, loaded.landmarker, config, resolved, progress)
-        speech_weights = (audio.speech_weights(speech.samples, fps, n_out) if config.keep_silence
+        speech_weights = (silence.speech_weights(speech.samples, fps, n_out) if config.keep_silence
                           else np.ones(n_out, np.float32))
         request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), speech_weights, config,
                                  speech.mux_path, work)

@@ -7,8 +7,13 @@ from collections import deque
 
 import numpy as np
 
-from .audio import MIN_SILENCE_SECONDS, SAMPLE_RATE, SILENCE_BELOW_PEAK_DB, SILENCE_FADE_SECONDS, SILENCE_FLOOR_DBFS
+from .audio import SAMPLE_RATE
 
+# A span quieter than this, relative to the loudest frame of the clip, for at least MIN_SILENCE_SECONDS is silence.
+SILENCE_BELOW_PEAK_DB = 35.0
+SILENCE_FLOOR_DBFS = -55.0
+MIN_SILENCE_SECONDS = 0.2
+SILENCE_FADE_SECONDS = 0.12
 NO_LEVEL_DB = -160.0  # the level of a frame past the end of the speech
 
 

@@ -5,7 +5,7 @@ import pytest
 from scipy.signal import get_window
 
 from conftest import SPEECH, cut_speech, run
-from lipsync import audio
+from lipsync import audio, silence
 from lipsync.errors import AudioError
 
 
@@ -76,12 +76,12 @@ def test_speech_weights_find_silence_and_fade():
     rng = np.random.default_rng(0)
     loud = (0.3 * rng.standard_normal(rate)).astype(np.float32)
     samples = np.concatenate([loud, np.zeros(rate, np.float32), loud])
-    weights = audio.speech_weights(samples, 25, 75)
+    weights = silence.speech_weights(samples, 25, 75)
     assert weights[:20].min() == 1.0 and weights[-20:].min() == 1.0
     assert weights[33:42].max() == 0.0  # deep inside the silent second
     assert 0 < weights[26] < 1  # faded, not cut
     short_gap = np.concatenate([loud, np.zeros(rate // 10, np.float32), loud])  # 0.1 s is a pause, not silence
-    assert audio.speech_weights(short_gap, 25, 55).min() == 1.0
+    assert silence.speech_weights(short_gap, 25, 55).min() == 1.0
 
 
 def test_zero_length_audio_is_refused(tmp_path):
