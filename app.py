@@ -29,6 +29,7 @@ from huggingface_hub.utils import logging as hf_logging  # noqa: E402
 from lipsync import LipSyncConfig, LipSyncError, Result, options, pipeline, runtime, serving, tts  # noqa: E402
 from lipsync.config import ALL_FACES, OPTIONS, OUTPUT_SIZES  # noqa: E402
 from lipsync.errors import CheckpointError  # noqa: E402
+from ui import live as live_tab  # noqa: E402
 
 log = logging.getLogger("lipsync.app")
 
@@ -405,7 +406,7 @@ def _options_panel() -> dict[str, gr.components.Component]:
             "enhance": enhance}
 
 
-def build_app() -> gr.Blocks:
+def build_app(live_limits: live_tab.Limits = live_tab.Limits()) -> gr.Blocks:
     languages = tts.languages()
     with gr.Blocks(title="Lip-sync studio", delete_cache=(600, CACHE_SECONDS)) as demo:
         gr.Markdown("# Lip-sync studio\nA face (photo or video) and words (text or a recording) in; "
@@ -438,6 +439,7 @@ def build_app() -> gr.Blocks:
                                          elem_id="audio")
                         gr.Markdown("A recording (wav, mp3, m4a, ogg, flac, or a video with sound), or record one.")
                         audio_button = gr.Button(BUTTON.format("audio"), variant="primary", elem_id="generate-audio")
+                    live_tab.build(demo, face, controls, SERVED.defaults, live_limits)
                 estimate_note = gr.Markdown(elem_id="estimate")
             with gr.Column(min_width=320):
                 with gr.Row(equal_height=True):
@@ -499,6 +501,10 @@ def main(argv: list[str] | None = None) -> None:
                         metavar="SECONDS",
                         help=f"longest speech a request may have; 0 for no limit (default: ${MAX_SECONDS_ENV}, "
                              f"else {MAX_SECONDS:g})")
+    parser.add_argument("--live-seconds", type=float, default=live_tab.LIVE_SECONDS,
+                        help="the longest one Live session may last, in seconds")
+    parser.add_argument("--live-sessions", type=int, default=live_tab.LIVE_SESSIONS,
+                        help="Live sessions at the same time; one more is told it waits")
     args = parser.parse_args(argv)
     try:
         limit = options.speech_limit(args.max_seconds)
@@ -509,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     hf_logging.set_verbosity_error()  # its retry chatter; the banner and errors say what failed
     SERVED.weights.start()
-    demo = build_app()
+    demo = build_app(live_tab.Limits(args.live_seconds, args.live_sessions))
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
     demo.launch(share=args.share, server_name=args.server_name, server_port=args.port,
                 max_file_size=DEFAULTS.max_upload_bytes, allowed_paths=[str(EXAMPLES)], css=CSS)

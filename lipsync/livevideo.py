@@ -23,7 +23,8 @@ CHUNK_PREFIX = "lipsync-live-"
 # chunk's audio and re-encodes it as one stream (gr.Video's streaming does) exactly the chunk's samples, where AAC
 # adds its encoder delay and frame padding to every chunk (measured on 200 ms: 120 ms more in MPEG-TS, 56 ms in MP4).
 CHUNK_AUDIO_ARGS = {".ts": encode.AUDIO_CODEC_ARGS, ".mp4": ["-c:a", "alac"]}
-CHUNK_VIDEO_ARGS = encode.VIDEO_CODEC_ARGS
+# A few frames at a time: no lookahead or B-frames to fill, and one thread (several cost more to start than they save).
+CHUNK_VIDEO_ARGS = [*encode.VIDEO_CODEC_ARGS, "-tune", "zerolatency", "-threads", "1"]
 CHUNK_FORMATS = {".ts": "mpegts", ".mp4": "mp4"}
 
 

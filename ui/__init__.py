@@ -1,0 +1,1 @@
+"""The page's parts that live outside app.py."""
