@@ -153,6 +153,34 @@ class LiveStats:
         return self.frames / self.busy_seconds if self.busy_seconds else 0.0
 
 
+@dataclass(frozen=True)
+class RealTimeRun:
+    """A recording fed to a live session at the pace it was spoken (see feed_in_real_time)."""
+    frames: int
+    speech_seconds: float
+    frames_per_second: float  # frames per second of processing: the most the session could sustain
+    mean_chunk_ms: float  # processing time per chunk (the finish included)
+    max_chunk_ms: float
+    most_behind_ms: float  # how late a chunk was taken at worst, the work before it not done in time (0: kept up)
+
+
+def feed_in_real_time(session: "LiveSession", samples: np.ndarray, chunk_seconds: float = 0.2) -> RealTimeRun:
+    """Feed `samples` as a microphone would: each chunk of chunk_seconds once it has been spoken (at once, when the
+    work on the chunks before it took longer than their speech), then finish. For the bench and the README."""
+    step = max(1, round(chunk_seconds * SAMPLE_RATE))
+    started = time.monotonic()
+    frames, behind = 0, 0.0
+    for start in range(0, len(samples), step):
+        wait = started + min(start + step, len(samples)) / SAMPLE_RATE - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        behind = max(behind, -wait)
+        frames += len(session.feed(samples[start:start + step]))
+    frames += len(session.finish())
+    stats = session.stats
+    return RealTimeRun(frames, session.seconds, stats.frames_per_second, stats.mean_ms, stats.max_ms, 1000 * behind)
+
+
 class LiveSession:
     """A photo's face found, cropped and encoded once; then speech in, frames out, as it arrives.
 

@@ -4,6 +4,7 @@ audio joined without gaps; the mouth rests in silences; the mel made chunk by ch
 from __future__ import annotations
 
 import subprocess
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -15,6 +16,7 @@ from conftest import HAAR, PORTRAIT, SPEECH, assert_valid_mp4, cut_speech, probe
 from lipsync import LiveSession, audio, encode, generate, i420, silence
 from lipsync.errors import LipSyncError, LiveSessionError, NoFaceError
 from lipsync.inference import StillMouths
+from lipsync.live import feed_in_real_time
 from lipsync.livevideo import encode_chunk, speak_file
 
 SECONDS = 4.0  # of the shared speech, from where it starts: 100 frames, 20 turns of the 5-frame mel pattern
@@ -117,6 +119,17 @@ def test_frames_keep_time_with_the_speech_and_give_it_back_whole(monkeypatch, tm
     assert np.array_equal(joined[:len(speech)], speech) and not joined[len(speech):].any()
     assert session.stats.frames == len(frames) and session.stats.chunks > 100
     assert 0 < session.stats.mean_ms <= session.stats.max_ms
+
+
+def test_speech_fed_at_the_pace_it_was_spoken(monkeypatch, speech):
+    """The bench's live rows: 2 s of speech fed a 200 ms chunk at a time, each once it has been spoken."""
+    monkeypatch.setattr(StillMouths, "__call__", lambda self, mels: np.full((len(mels), 96, 96, 3), 128.0, np.float32))
+    session = LiveSession(PORTRAIT, HAAR)
+    started = time.monotonic()
+    run = feed_in_real_time(session, speech[:2 * RATE], chunk_seconds=0.2)
+    assert time.monotonic() - started >= 2.0  # the last chunk is not taken before its speech has been spoken
+    assert run.frames == 2 * FPS and run.speech_seconds == 2.0 and session.stats.chunks == 11  # 10 and the finish
+    assert 0 < run.mean_chunk_ms <= run.max_chunk_ms and run.frames_per_second > 0 and run.most_behind_ms >= 0
 
 
 def test_the_mouth_rests_in_a_silence(speech):
