@@ -1,5 +1,6 @@
 """The Live tab as a person uses it: Chromium plays a recording as its microphone, the portrait speaks it in the
-page, Stop ends the session and its files go; the glass-to-glass latency is measured and printed.
+page, Stop ends the session and its files go (and so does a page that goes away); the glass-to-glass latency is
+measured and printed.
 
 The latency, honestly: in the page, from the moment the microphone's own stream first carries the speech (an
 analyser on the very stream Gradio records, at the level the silence finder counts as sound) to the moment the
@@ -28,11 +29,12 @@ QUIET_SECONDS = 2.5  # digital silence before the speech: the mouth rests, then 
 SPEECH_SECONDS = 12.0
 FPS = 25
 SOUND_DBFS = silence.SILENCE_FLOOR_DBFS  # what the live session counts as sound, while the loudest is quiet
+WAIT_MS = 60_000  # for each step on 2 busy cores
 MOVED_LEVELS = 6.0  # mean grey-level change in the mouth's half of the face box that is a moving mouth, not x264
 # Watches the microphone (the stream Gradio gets, tapped as getUserMedia hands it over) and the video's frames as
 # they are presented: when the sound starts, when the mouth first moves, and how far the video has played.
 WATCH_LIVE = """([box, soundDbfs, movedLevels]) => {
-    const live = window.live = {heard: null, moved: null, played: 0, frames: 0, differences: []};
+    const live = window.live = {heard: null, moved: null, played: 0, differences: []};
     const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
     navigator.mediaDevices.getUserMedia = async (constraints) => {
         const stream = await ask(constraints);
@@ -44,7 +46,10 @@ WATCH_LIVE = """([box, soundDbfs, movedLevels]) => {
         const listen = setInterval(() => {
             analyser.getFloatTimeDomainData(samples);
             const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
-            if (20 * Math.log10(Math.max(rms, 1e-8)) >= soundDbfs) { live.heard = performance.now(); clearInterval(listen); }
+            if (20 * Math.log10(Math.max(rms, 1e-8)) >= soundDbfs) {
+                live.heard = performance.now();
+                clearInterval(listen);
+            }
         }, 5);
         return stream;
     };
@@ -55,7 +60,6 @@ WATCH_LIVE = """([box, soundDbfs, movedLevels]) => {
     let still = null;
     const watch = (video) => {
         const onFrame = (now) => {
-            live.frames += 1;
             live.played = Math.max(live.played, video.currentTime);
             draw.drawImage(video, x, y, w, h, 0, 0, w, h);
             const pixels = draw.getImageData(0, 0, w, h).data;
@@ -97,6 +101,14 @@ def session_files(server) -> list[str]:
     return sorted(path.name for path in server.temp_root.glob(f"{CHUNK_PREFIX}*"))
 
 
+def gone(server, seconds: float = 30) -> bool:
+    """Whether every live session's folder is gone within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while session_files(server) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not session_files(server)
+
+
 def test_the_portrait_speaks_live_with_the_microphone(tmp_path):
     mic = microphone_file(tmp_path)
     with serve_app(tmp_path / "app") as server, sync_playwright() as playwright:
@@ -106,29 +118,30 @@ def test_the_portrait_speaks_live_with_the_microphone(tmp_path):
                   f"--use-file-for-fake-audio-capture={mic}%noloop", "--autoplay-policy=no-user-gesture-required"])
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
-            page.set_default_timeout(60_000)
+            page.set_default_timeout(WAIT_MS)
             open_with_haar(page, server.url)
             upload_face(page, PORTRAIT)
-            expect(page.get_by_text("1 face found.")).to_be_visible()
+            expect(page.get_by_text("1 face found.")).to_be_visible(timeout=WAIT_MS)
             page.get_by_role("tab", name="Live").click()
             status = page.locator("#live-status")
-            expect(status).to_contain_text("Ready: press Record")  # the face found and encoded, the model loaded
+            # The face found and encoded and the model loaded, as the tab opens.
+            expect(status).to_contain_text("Ready: press Record", timeout=WAIT_MS)
             page.evaluate(WATCH_LIVE, [mouth_region(), SOUND_DBFS, MOVED_LEVELS])
 
             page.locator("#live-mic").get_by_role("button", name="Record").click()
             recording = time.monotonic()
-            expect(status).to_contain_text("Speak now")
+            expect(status).to_contain_text("Speak now", timeout=WAIT_MS)
             page.wait_for_function("window.live.moved !== null && window.live.played > 1", timeout=70_000)
             assert session_files(server), "a running session keeps its latest chunk in a folder of its own"
             page.wait_for_timeout(2_000)  # more of it plays
             watched = page.evaluate("window.live")
             recorded = time.monotonic() - recording
             page.locator("#live-mic").get_by_role("button", name="Stop").click()
-            expect(status).to_contain_text("Live session ended")
+            expect(status).to_contain_text("Live session ended", timeout=WAIT_MS)
             summary = status.inner_text()
 
             assert watched["heard"] is not None, watched
-            assert watched["frames"] > 10 and watched["played"] > 1, watched  # frames arrive and play
+            assert watched["played"] > 1, watched  # frames arrive and play (a busy player may skip some)
             # Before the speech the video shows the still photo (the mouth at rest), then the mouth moves.
             assert max(watched["differences"][:10]) < MOVED_LEVELS <= max(watched["differences"]), watched
             fade = silence.fade_frames(FPS) / FPS
@@ -139,9 +152,16 @@ def test_the_portrait_speaks_live_with_the_microphone(tmp_path):
                   f"{spoken:.1f} s of speech reached the session in {recorded:.1f} s of recording; {summary}")
             assert latency > 0.2  # no frame is made before its 212 ms of speech has come: a bound, not a target
 
-            deadline = time.monotonic() + 30
-            while session_files(server) and time.monotonic() < deadline:  # the last chunk goes once it is played
+            assert gone(server), "Stop removes the session's files (once the player's stream has read the last)"
+
+            # Again, and then the page goes away in the middle: that removes them too.
+            page.locator("#live-mic").get_by_role("button", name="Record").click()
+            expect(status).to_contain_text("Speak now", timeout=WAIT_MS)
+            deadline = time.monotonic() + 60
+            while not session_files(server) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert not session_files(server)
+            assert session_files(server)
+            page.close()
+            assert gone(server), "a page that goes away takes its session's files with it"
         finally:
             browser.close()

@@ -5,8 +5,8 @@ hears: Gradio keeps just the newest chunk of a stream while its function runs, s
 once or speech is lost. The page's watch (a generator, started by the record button) takes whatever speech has
 queued since its last turn, makes its frames with a live session (lipsync.LiveSession) and hands them to a
 streaming video as one short H.264 + ALAC MP4 chunk, which plays them with that speech: the slower the server, the
-longer the chunks, and none of the speech is dropped. At most `sessions` pages speak live at once, each for at most
-`seconds`; a session's files are removed when it ends or its page goes away.
+longer the chunks (up to MAX_BEHIND_SECONDS; older speech is skipped). At most `sessions` pages speak live at once,
+each for at most `seconds`; a session's files are removed when it ends or its page goes away.
 """
 
 from __future__ import annotations
@@ -28,12 +28,19 @@ import soxr
 from spaces.config import Config as SpacesConfig
 
 from lipsync import LipSyncConfig, LipSyncError, LiveSession, audio, options
+from lipsync.live import LiveFrame
 from lipsync.livevideo import CHUNK_PREFIX, encode_chunk
 
 LIVE_SECONDS = 120
 LIVE_SESSIONS = 2
 MIC_EVERY = 0.1  # seconds between the microphone's chunks (what Gradio 6's page sends, whatever is asked)
 WATCH_POLL = 0.05  # how long the watch waits for more speech when none has queued
+# A server slower than speech would fall further behind with every chunk: speech queued longer than this is skipped
+# (the oldest part), so the portrait stays about this far behind the voice at worst, and the mouth skips instead.
+MAX_BEHIND_SECONDS = 1.0
+# Frames held back until a chunk has this many: Gradio encodes the stream's AAC itself, and its encoder gives its
+# first frame only after three frames' worth of sound (at 16 kHz); a first chunk with less made it wait 2 s.
+MIN_CHUNK_FRAMES = 6
 CONCURRENCY_ID = "live"  # its own queue: the other tabs' requests never wait behind a live session
 ELEMENT_IDS = {"mic": "live-mic", "video": "live-video", "status": "live-status"}
 
@@ -54,8 +61,8 @@ def live_config(chosen: dict[str, Any], defaults: LipSyncConfig) -> LipSyncConfi
 
 def read_chunk(path: str) -> tuple[int, np.ndarray]:
     """A microphone chunk as the page uploads it, a WAV: (its rate, its samples as mono float in -1..1). Read to
-    the end of the file, whatever its header says: the page puts the first chunk's header on every chunk it sends,
-    and when it sends several at once the sizes there count the first alone."""
+    the end of the file, whatever its header says: the page puts the recording's first header on every chunk it
+    sends, so the sizes there are the first chunk's, not this one's."""
     data = Path(path).read_bytes()
     try:
         with wave.open(io.BytesIO(data)) as reader:
@@ -83,6 +90,8 @@ class Speaker:
         self._rate: int | None = None
         self._resampler: soxr.ResampleStream | None = None
         self._chunks = 0
+        self._frames: list[LiveFrame] = []  # made, not yet in a chunk
+        self.skipped_seconds = 0.0
         self._lock = threading.Lock()  # the page's Stop may come while a chunk is being made
 
     def hear(self, rate: int, samples: np.ndarray) -> None:
@@ -91,17 +100,18 @@ class Speaker:
             self._heard.put((rate, samples))
 
     def next_chunk(self) -> Path | None:
-        """The video of the frames completed by the speech queued since the last call (None while there are
-        none; it waits a moment for speech when none has queued)."""
+        """The video of the frames completed by the speech queued since the last call (None until there are
+        MIN_CHUNK_FRAMES; it waits a moment for speech when none has queued)."""
         with self._lock:
             if self.closed.is_set():
                 return None
             samples = self._take_heard()
             if samples is None:
                 return None
-            frames = self.session.feed(samples)
-            if not frames:
+            self._frames += self.session.feed(samples)
+            if len(self._frames) < MIN_CHUNK_FRAMES:
                 return None
+            frames, self._frames = self._frames, []
             if self.folder is None:
                 self.folder = Path(tempfile.mkdtemp(prefix=CHUNK_PREFIX))
             for old in self.folder.iterdir():
@@ -124,7 +134,11 @@ class Speaker:
         if any(rate != self._rate for rate, _ in parts):
             raise LipSyncError("The microphone changed its sample rate during the session; start again.")
         samples = np.concatenate([samples for _, samples in parts])
-        return self._resampler.resample_chunk(samples) if self._resampler is not None else samples
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples)
+        keep = round(MAX_BEHIND_SECONDS * audio.SAMPLE_RATE)
+        self.skipped_seconds += max(0, len(samples) - keep) / audio.SAMPLE_RATE
+        return samples[-keep:]
 
     def remove_files(self) -> None:
         """Once the player's stream is done with the last chunk (or its page is gone)."""
@@ -137,7 +151,8 @@ class Speaker:
         if self.session is None:
             return ""
         stats = self.session.stats
-        return (f"Live session ended: {self.session.seconds:.1f} s of speech, {stats.frames} frames, in "
+        skipped = f" ({self.skipped_seconds:.1f} s more skipped to keep up)" if self.skipped_seconds else ""
+        return (f"Live session ended: {self.session.seconds:.1f} s of speech{skipped}, {stats.frames} frames, in "
                 f"{stats.chunks} chunks; making a chunk's frames took {stats.mean_ms:.0f} ms on average (at most "
                 f"{stats.max_ms:.0f} ms), and a frame waits for {self.session.lookahead_ms:.0f} ms of speech "
                 f"after it.")
@@ -240,8 +255,8 @@ class LiveTab:
         try:
             config = live_config(chosen, self.defaults)
             speaker.session = self.sessions.take_ready(key, (face, config)) or self._new_session(face, config)
-            yield gr.skip(), (f"🎙️ Speak now: the photo follows your voice, for at most {self.limits.seconds:g} s. "
-                              f"Press Stop to end.")
+            yield gr.skip(), (f"🎙️ Speak now: the photo follows your voice, for at most "
+                              f"{self.limits.seconds:g} s. Press Stop to end.")
             ends = time.monotonic() + self.limits.seconds
             while not speaker.closed.is_set() and time.monotonic() < ends:
                 made = speaker.next_chunk()
