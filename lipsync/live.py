@@ -158,27 +158,46 @@ class RealTimeRun:
     """A recording fed to a live session at the pace it was spoken (see feed_in_real_time)."""
     frames: int
     speech_seconds: float
-    frames_per_second: float  # frames per second of processing: the most the session could sustain
-    mean_chunk_ms: float  # processing time per chunk (the finish included)
-    max_chunk_ms: float
+    wall_seconds: float  # from the first chunk fed to the last frame out
+    busy_frames_per_second: float  # frames per second of processing: the most the session could sustain
+    chunk_ms: tuple[float, ...]  # the processing time of each chunk fed
     most_behind_ms: float  # how late a chunk was taken at worst, the work before it not done in time (0: kept up)
+
+    @property
+    def sustained_frames_per_second(self) -> float:
+        """Frames out per second of wall time: the speech's own 25 while the session keeps up, less when not."""
+        return self.frames / self.wall_seconds
+
+    @property
+    def mean_chunk_ms(self) -> float:
+        return float(np.mean(self.chunk_ms))
+
+    @property
+    def p95_chunk_ms(self) -> float:
+        return float(np.percentile(self.chunk_ms, 95))
+
+    @property
+    def max_chunk_ms(self) -> float:
+        return max(self.chunk_ms)
 
 
 def feed_in_real_time(session: "LiveSession", samples: np.ndarray, chunk_seconds: float = 0.2) -> RealTimeRun:
     """Feed `samples` as a microphone would: each chunk of chunk_seconds once it has been spoken (at once, when the
     work on the chunks before it took longer than their speech), then finish. For the bench and the README."""
     step = max(1, round(chunk_seconds * SAMPLE_RATE))
-    started = time.monotonic()
-    frames, behind = 0, 0.0
+    started = time.perf_counter()
+    frames, behind, chunk_ms = 0, 0.0, []
     for start in range(0, len(samples), step):
-        wait = started + min(start + step, len(samples)) / SAMPLE_RATE - time.monotonic()
+        wait = started + min(start + step, len(samples)) / SAMPLE_RATE - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
         behind = max(behind, -wait)
+        fed = time.perf_counter()
         frames += len(session.feed(samples[start:start + step]))
+        chunk_ms.append(1000 * (time.perf_counter() - fed))
     frames += len(session.finish())
-    stats = session.stats
-    return RealTimeRun(frames, session.seconds, stats.frames_per_second, stats.mean_ms, stats.max_ms, 1000 * behind)
+    return RealTimeRun(frames, session.seconds, time.perf_counter() - started, session.stats.frames_per_second,
+                       tuple(chunk_ms), 1000 * behind)
 
 
 class LiveSession:
