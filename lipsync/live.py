@@ -211,7 +211,7 @@ class LiveSession:
         if config.enhance == "gfpgan":
             raise OptionError("Live mode does not restore faces; choose the enhance setting none or auto.")
         self.config = config
-        self.max_seconds = config.max_audio_seconds if max_seconds is None else max_seconds
+        self.max_seconds = config.max_audio_seconds if max_seconds is None else max_seconds  # None: no limit
         # The photo decoded once, as lipsync.generate decodes it (find_faces refuses what it cannot read); its faces
         # through the detection cache.
         still, faces = pipeline.find_faces(photo, config)
@@ -295,7 +295,7 @@ class LiveSession:
                                    f"not {samples.dtype}.")
         if not np.isfinite(samples).all():
             raise LiveSessionError("The live speech holds samples that are not numbers (NaN or infinite).")
-        if (self._buffer.end + len(samples)) / SAMPLE_RATE > self.max_seconds:
+        if self.max_seconds is not None and (self._buffer.end + len(samples)) / SAMPLE_RATE > self.max_seconds:
             raise LiveSessionError(f"The live session has reached its limit of {self.max_seconds:g} s of speech; "
                              f"start a new one.")
         return samples.astype(np.float32)
