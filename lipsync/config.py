@@ -43,7 +43,7 @@ class LipSyncConfig:
                    "Hugging Face Hub")
     detector: str = option(
         "s3fd", help="face finder: s3fd (accurate, 90 MB of weights) or haar (quick, no download)",
-        label="Face finder", choices=(("s3fd", "Accurate (S3FD)"), ("haar", "Quick, no download (Haar)")))
+        label="Face finder", choices=(("s3fd", "Accurate (S3FD)"), ("haar", "Quick (Haar)")))
     box: tuple[int, int, int, int] | None = option(
         None, help="fixed face box TOP BOTTOM LEFT RIGHT in input pixels; skips face finding",
         label="Fixed face box (pixels)", words="The face box")

@@ -1,5 +1,6 @@
 """What a server of the studio keeps beside its page: the weights it needs, watched until they are all in place,
-and the speed it has measured, for the estimate shown before a click."""
+the speed it has measured, for the estimate shown before a click, and each page's running requests and newest
+questions."""
 
 from __future__ import annotations
 
@@ -7,14 +8,23 @@ import logging
 import os
 import threading
 import time
+import warnings
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Iterator
 
-from . import checkpoints, models, video
-from .config import LipSyncConfig
+from PIL import Image
+
+from . import checkpoints, media, models, video
+from .config import CHECKPOINT_NAMES, OUTPUT_SIZES, LipSyncConfig
 from .errors import CheckpointError
 from .runtime import CHECKPOINT_DIR_ENV, CheckpointFolder, resolve
 
 log = logging.getLogger("lipsync.serving")
 WEIGHTS_RETRY_SECONDS = 5
+# The checkpoints a request may choose: every Wav2Lip model, the S3FD finder and the enhancer.
+OFFERED = (*CHECKPOINT_NAMES, "s3fd", checkpoints.ENHANCER)
+SIZE_CLASSES = sorted(OUTPUT_SIZES)  # speed is measured per class of the output's short side
 
 
 class WeightsWatch:
@@ -62,6 +72,20 @@ class WeightsWatch:
     def present(self, name: str) -> bool:
         return name not in self.missing and checkpoints.is_present(name, self.folder)
 
+    def absent_for(self, config: LipSyncConfig) -> list[str]:
+        """The checkpoints a request with these settings needs that are not at hand."""
+        needed = [config.checkpoint]
+        if config.detector == "s3fd" and config.box is None:
+            needed.append("s3fd")
+        if resolve(config).enhance:
+            needed.append(checkpoints.ENHANCER)
+        return [name for name in needed if not self.present(name)]
+
+    @property
+    def absent(self) -> list[str]:
+        """Every checkpoint a request may choose that is not at hand (in the folder or the Hub's cache)."""
+        return [name for name in OFFERED if not self.present(name)]
+
     @property
     def blocking(self) -> bool:
         """Whether nothing can be generated: the served model is missing (the Haar finder needs no file)."""
@@ -91,7 +115,7 @@ def _enhancer_runtime(config: LipSyncConfig) -> tuple[str, object]:
 
 class SpeedLog:
     """Seconds per generated frame on this machine, end to end: a guess at first, then measured from the requests
-    served, for each kind of request (device, enhanced or not, still or video, and the frame's size)."""
+    served, for each kind of request (device, enhanced or not, still or video, and the class of the frame's size)."""
 
     assumed = {"cpu": 1 / 25, "cuda": 1 / 150}
     enhanced = {"cpu": 2.0, "cuda": 0.025}  # GFPGAN per frame: 2 CPU cores, one GPU
@@ -106,7 +130,9 @@ class SpeedLog:
     def kind(face_path: str | os.PathLike, config: LipSyncConfig) -> tuple:
         resolved = resolve(config)
         still = video.is_still(face_path)
-        return resolved.device, resolved.enhance, still, config.output_size
+        short = min(_short_side(face_path, still), config.output_size)
+        size = next((size for size in SIZE_CLASSES if short <= size), SIZE_CLASSES[-1])
+        return resolved.device, resolved.enhance, still, size
 
     def seconds(self, frames: int, kind: tuple) -> tuple[float, bool]:
         """The expected seconds for this many frames, and whether that comes from measurement."""
@@ -123,3 +149,71 @@ class SpeedLog:
         with self._lock:
             earlier = self._measured.get(kind)
             self._measured[kind] = per_frame if earlier is None else (earlier + per_frame) / 2
+
+
+def _short_side(face_path: str | os.PathLike, still: bool) -> int:
+    """The face input's short side in pixels, from its header alone; 0 when it cannot be read."""
+    if still:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(face_path) as image:
+                return min(image.size)
+    info = media.probe(face_path, "face video")
+    return min(info.video.width, info.video.height) if info is not None and info.video is not None else 0
+
+
+class PageRequests:
+    """The requests each page (a browser tab: Gradio's session) has running: a second click can say that it waits,
+    and the page's Stop reaches the running one, which stops at its next frame."""
+
+    def __init__(self) -> None:
+        self._stops: dict[str, list[threading.Event]] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def running(self, page: str) -> Iterator[threading.Event]:
+        """For the length of a request: the event that says it is to stop."""
+        stop = threading.Event()
+        with self._lock:
+            self._stops.setdefault(page, []).append(stop)
+        try:
+            yield stop
+        finally:
+            with self._lock:
+                self._stops[page].remove(stop)
+                if not self._stops[page]:
+                    del self._stops[page]
+
+    def busy(self, page: str) -> bool:
+        with self._lock:
+            return page in self._stops
+
+    def stop(self, page: str) -> int:
+        """Asks every request of the page to stop; how many there were."""
+        with self._lock:
+            stops = list(self._stops.get(page, ()))
+        for stop in stops:
+            stop.set()
+        return len(stops)
+
+
+class NewestQuestions:
+    """For one kind of question each page asks (such as its face preview's), numbered by the page in the order it
+    asks them, the newest number: an older question's answer, arriving late, must not replace a newer one's (the
+    questions run side by side, so they may be answered in any order). Pages are forgotten past `pages`."""
+
+    def __init__(self, pages: int = 10_000) -> None:
+        self._newest: OrderedDict[str, int] = OrderedDict()
+        self._pages = pages
+        self._lock = threading.Lock()
+
+    def ask(self, page: str, number: int) -> None:
+        with self._lock:
+            self._newest[page] = max(number, self._newest.get(page, number))
+            self._newest.move_to_end(page)
+            while len(self._newest) > self._pages:
+                self._newest.popitem(last=False)
+
+    def is_newest(self, page: str, number: int) -> bool:
+        with self._lock:
+            return self._newest.get(page, number) == number

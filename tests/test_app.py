@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
+import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
@@ -43,7 +44,7 @@ def test_audio_endpoint_round_trip(client, tmp_path):
     video, status = client.predict(handle_file(PORTRAIT), handle_file(speech), **HAAR,
                                    api_name="/generate_from_audio")
     assert_valid_mp4(Path(video), 2.0, (300, 446), 25)
-    assert "50 frames at 25 fps" in status and "lips moved in" in status
+    assert status.startswith("2.0 s, 50 frames at 25 fps, 300×446 · ") and "made in" in status
 
 
 def test_text_endpoint_falls_back_to_espeak_offline(client):
@@ -71,7 +72,7 @@ def test_only_the_first_inputs_are_needed(client, tmp_path):
     video, status = client.predict(handle_file(small), handle_file(cut_speech(tmp_path / "s.wav", 0.5)),
                                    api_name="/generate_from_audio")
     assert_valid_mp4(Path(video), 0.5, (100, 150), 25)
-    assert "lips moved in" in status
+    assert status.startswith("0.5 s, 12 frames at 25 fps, 100×150 · ")
 
 
 def test_an_empty_option_means_its_default(client, tmp_path):
@@ -113,6 +114,32 @@ def test_options_reach_the_pipeline(server, client, tmp_path):
 def test_image_without_a_face_is_a_clear_client_error(client, no_face):
     with pytest.raises(AppError, match="No face was found in the image"):
         client.predict(handle_file(no_face), "Hello there.", "en", **HAAR, api_name="/generate_from_text")
+
+
+def test_a_face_of_another_type_gets_the_apps_sentence(server, client, tmp_path):
+    """Not Gradio's own "Invalid file type" with a traceback in the log: the pipeline's sentence for any face."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a face")
+    log_start = len(server.log.read_text())
+    with pytest.raises(AppError, match=r"^'notes.txt' is neither an image nor a video that can be read\.$"):
+        client.predict(handle_file(notes), "Hello.", "en", **HAAR, api_name="/generate_from_text")
+    assert "Traceback" not in server.log.read_text()[log_start:]
+
+
+def test_every_output_of_the_api_has_a_name(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/generate_from_text", "/generate_from_audio"):
+        assert [output["label"] for output in endpoints[name]["returns"]] == ["Your video", "Status"], name
+
+
+def test_a_language_without_an_offline_voice_fails_in_a_sentence(server, client):
+    """Offline, gTTS cannot be reached, and espeak-ng has no Khmer voice."""
+    log_start = len(server.log.read_text())
+    with pytest.raises(AppError) as raised:
+        client.predict(handle_file(PORTRAIT), "Hello.", "km", **HAAR, api_name="/generate_from_text")
+    assert str(raised.value) == ("Khmer has only the online voice (gTTS), and it could not be reached: try again "
+                                 "later, or upload a recording instead.")
+    assert "Traceback" not in server.log.read_text()[log_start:]
 
 
 def test_bad_speech_and_text_are_clear_client_errors(client, tmp_path):
@@ -205,20 +232,29 @@ def test_without_weights_the_app_starts_and_names_every_missing_file(tmp_path):
     with serve_app(tmp_path, env=offline) as bare:
         client = Client(bare.url, verbose=False)
         with pytest.raises(AppError, match=r"^Missing: wav2lip_gan.pth and s3fd.pth \(they could not be "
-                                           r"fetched from the Hugging Face Hub\)\. .*--checkpoint-dir "
-                                           r".*LIPSYNC_CHECKPOINT_DIR"):
+                                           r"fetched from the Hugging Face Hub\)\. .*--checkpoint-dir ") as raised:
             client.predict(handle_file(PORTRAIT), "Hello.", "en", **HAAR, api_name="/generate_from_text")
+        assert "LIPSYNC_CHECKPOINT_DIR" not in str(raised.value)  # the launch option, not the environment
         assert "Traceback" not in bare.log.read_text()
 
 
-def test_checkpoint_dir_flag(tmp_path, checkpoint_dir):
-    """`python app.py --checkpoint-dir DIR`, as the README and the app's messages say."""
+def test_checkpoint_dir_flag_and_a_setting_whose_weights_are_not_there(tmp_path, checkpoint_dir):
+    """`python app.py --checkpoint-dir DIR`, as the README and the app's messages say; without the enhancer's file
+    in it, a request that asks for enhancing is told so by the setting's name, not by files and variables."""
     offline = {"LIPSYNC_CHECKPOINT_DIR": "", "HF_HOME": str(tmp_path / "empty-hf-home"), "HF_HUB_OFFLINE": "1"}
-    with serve_app(tmp_path, "--checkpoint-dir", str(checkpoint_dir), env=offline) as served:
-        video, _ = Client(served.url, verbose=False).predict(
-            handle_file(PORTRAIT), handle_file(cut_speech(tmp_path / "s.wav", 0.4)), **HAAR,
-            api_name="/generate_from_audio")
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    for name in ("wav2lip_gan.pth", "s3fd.pth"):
+        (folder / name).symlink_to(checkpoint_dir / name)
+    speech = handle_file(cut_speech(tmp_path / "s.wav", 0.4))
+    with serve_app(tmp_path / "app", "--checkpoint-dir", str(folder), env=offline) as served:
+        client = Client(served.url, verbose=False)
+        video, _ = client.predict(handle_file(PORTRAIT), speech, **HAAR, api_name="/generate_from_audio")
+        with pytest.raises(AppError) as raised:
+            client.predict(handle_file(PORTRAIT), speech, **HAAR, enhance="gfpgan", api_name="/generate_from_audio")
     assert_valid_mp4(Path(video), 0.4, (300, 446), 25)
+    assert str(raised.value) == ("“Enhance the face (GFPGAN): On” cannot be used: this server does not have its "
+                                 "weights. Choose another setting, or ask whoever runs the server to add them.")
 
 
 def test_gpu_slot_is_sized_from_the_frames_to_generate(tmp_path):
@@ -226,14 +262,14 @@ def test_gpu_slot_is_sized_from_the_frames_to_generate(tmp_path):
 
     def slot(face: Path, speech: Path | None = None, text: str | None = None) -> int:
         return app._gpu_seconds(str(face), str(speech) if speech else None, text, "en", False, app.DEFAULTS,
-                                tmp_path / "out.mp4", None)
+                                tmp_path / "out.mp4")
 
     short, long = cut_speech(tmp_path / "short.wav", 2.0), cut_speech(tmp_path / "long.wav", 42.0)
     # The defaults restore the face on a GPU (enhance auto): the slower rate; without it, the faster one.
-    assert slot(PORTRAIT, short) == app.GPU_BASE_SECONDS + 50 // app.GPU_ENHANCED_FRAMES_PER_SECOND  # 2 s, 25 fps
-    assert slot(PORTRAIT, long) == app.GPU_BASE_SECONDS + 1050 // app.GPU_ENHANCED_FRAMES_PER_SECOND
+    assert slot(PORTRAIT, short) == app.GPU_BASE_SECONDS + 50 // app.GPU_RESTORED_FRAMES_PER_SECOND  # 2 s, 25 fps
+    assert slot(PORTRAIT, long) == app.GPU_BASE_SECONDS + 1050 // app.GPU_RESTORED_FRAMES_PER_SECOND
     plain = app.DEFAULTS.replace(enhance="none")
-    assert app._gpu_seconds(str(PORTRAIT), str(long), None, "en", False, plain, tmp_path / "out.mp4", None) == (
+    assert app._gpu_seconds(str(PORTRAIT), str(long), None, "en", False, plain, tmp_path / "out.mp4") == (
         app.GPU_BASE_SECONDS + 1050 // app.GPU_FRAMES_PER_SECOND)
     assert slot(PORTRAIT, text="A sentence to speak. " * 40) > slot(PORTRAIT, text="Hi.")
     assert slot(PORTRAIT, tmp_path / "missing.wav") == app.GPU_BASE_SECONDS  # the call itself will explain
@@ -250,49 +286,86 @@ def test_the_page_speaks_in_words_and_the_api_keeps_the_values():
     assert app.SIZES[0] == ("Keep (up to 1080p)", LipSyncConfig().output_size)
 
 
+def heads(rows: int, columns: int, margin: float) -> np.ndarray:
+    """The portrait's head in a grid, with this much of its width around it."""
+    frame, (face,) = pipeline.find_faces(PORTRAIT, LipSyncConfig(**HAAR))
+    x1, y1, x2, y2 = face.bounds(frame.shape[1], frame.shape[0])
+    pad = int((x2 - x1) * margin)
+    head = frame[max(0, y1 - pad):y2 + pad, max(0, x1 - pad):x2 + pad]
+    return np.vstack([np.hstack([head] * columns)] * rows)
+
+
 def test_the_preview_numbers_the_ten_largest_faces_and_counts_the_rest(tmp_path):
     import app
 
-    frame, (face,) = pipeline.find_faces(PORTRAIT, LipSyncConfig(**HAAR))
-    x1, y1, x2, y2 = face.bounds(frame.shape[1], frame.shape[0])
-    margin = (x2 - x1) * 6 // 10
-    head = frame[max(0, y1 - margin):y2 + margin, max(0, x1 - margin):x2 + margin]
     crowd = tmp_path / "crowd.png"
-    cv2.imwrite(str(crowd), np.vstack([np.hstack([head] * 4)] * 3))  # twelve faces
-
-    video, picture, choices, note = app.preview_faces(str(crowd), "haar", True, "")
-    assert note == "12 faces found; the 10 largest are numbered, and 2 more are not."
+    cv2.imwrite(str(crowd), heads(3, 4, 0.6))  # twelve faces
+    picture, choices, note, shown = app.SERVED.faces.find(str(crowd), {"detector": "haar", "align_roll": True,
+                                                                        "box": ""}, app.DEFAULTS, "a page", 1)
+    assert note == "12 faces found; the 10 largest are numbered, and 2 more are not. Click a face to choose it."
     numbers = [value for _, value in choices["choices"]]
     assert len(numbers) == 11 and numbers[0] == 0 and numbers[-1] == app.ALL_FACES
-    height, width, _ = picture.shape  # the first frame, cropped to even sides
-    assert (height // 2, width // 2) == (head.shape[0] * 3 // 2, head.shape[1] * 4 // 2)
-    assert video["visible"] is False
+    assert sorted(number for number, _ in shown) == numbers[:-1]  # the boxes a click picks from
+    height, width, _ = picture["value"].shape  # the first frame, cropped to even sides
+    assert (height, width) == (cv2.imread(str(crowd)).shape[0] // 2 * 2, cv2.imread(str(crowd)).shape[1] // 2 * 2)
 
-    video, picture, choices, note = app.preview_faces(str(TALKING_HEAD), "haar", True, "")
-    assert note == "1 face found." and video["visible"] is True and video["value"] == str(TALKING_HEAD)
+    settings = {"detector": "haar", "align_roll": True, "box": ""}
+    picture, choices, note, shown = app.SERVED.faces.find(str(TALKING_HEAD), settings, app.DEFAULTS, "a page", 3)
+    assert note == "1 face found." and picture["visible"] is True and len(shown) == 1
+    late = app.SERVED.faces.find(str(crowd), settings, app.DEFAULTS, "a page", 2)  # asked before, answered after
+    assert all(update == gr.skip() for update in late)  # it does not land over question 3's answer
 
 
-def test_the_estimate_before_generate(tmp_path, monkeypatch):
+def test_the_preview_tags_stay_clear_of_each_other(tmp_path):
+    """Faces close together: each number tag inside the picture, drawn where it is said to be, none over another
+    (tags placed above each box at a fixed spot overlapped 5 times in this crowd)."""
+    from ui import faces
+
+    crowd = tmp_path / "crowd.png"
+    cv2.imwrite(str(crowd), heads(2, 5, 0.25))
+    frame, boxes = pipeline.find_faces(crowd, LipSyncConfig(**HAAR))
+    height, width = frame.shape[:2]
+    shown = [(number, box.bounds(width, height)) for number, box in enumerate(boxes)]
+    picture = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    places = faces.draw_numbers(picture, shown)
+    assert len(places) == len(boxes) == 10
+    for index, (left, top, right, bottom) in enumerate(places):
+        assert 0 <= left < right <= width and 0 <= top < bottom <= height
+        tag = picture[top:bottom, left:right].reshape(-1, 3)
+        assert (tag == faces.TAG).all(axis=1).mean() > 0.5  # mostly the tag's fill; the rest, its number
+        for other in places[index + 1:]:
+            assert not faces._overlaps((left, top, right, bottom), other), (index, places)
+    assert faces.picked(shown, *(np.add(shown[3][1][:2], shown[3][1][2:]) // 2)) == 3  # a click on face 3
+
+
+def test_the_estimate_before_generate_keeps_the_speed_per_kind_of_input(tmp_path, monkeypatch):
     import app
+    from lipsync import serving
 
     speech = str(cut_speech(tmp_path / "s.wav", 2.0))
-    monkeypatch.setattr(app, "SERVED", app.Served(app.DEFAULTS))  # nothing measured yet in this process
-    guess = app.estimate(str(PORTRAIT), "audio", "", speech, False, "none")
-    assert guess == ("Estimate: about 5 s on this computer's CPU (2 cores) for 50 frames (a first guess until one "
-                     "request has run here).").replace("2 cores", f"{os.cpu_count()} cores")
-    hd = app.estimate(str(PORTRAIT), "audio", "", speech, False, "gfpgan")
+    monkeypatch.setattr(app.SERVED, "speed", serving.SpeedLog())  # nothing measured yet in this process
+    guess = app.estimate(str(PORTRAIT), "audio", "", speech, False, enhance="none")
+    assert guess == (f"Estimate: about 5 s on this computer's CPU ({os.cpu_count()} cores) for 50 frames (a first "
+                     f"guess until a request like this one has run here).")
+    hd = app.estimate(str(PORTRAIT), "audio", "", speech, False, enhance="gfpgan")
     assert hd.startswith("Estimate: about 105 s")  # GFPGAN on 2 CPU cores: about 2 s a frame
-    assert app.estimate(str(PORTRAIT), "text", "", speech, False, "none") == ""  # no words in this tab yet
+    assert app.estimate(str(PORTRAIT), "text", "", speech, False, enhance="none") == ""  # no words in this tab yet
 
-    config = LipSyncConfig(enhance="none")
-    app.SERVED.speed.record(app.SERVED.speed.kind(str(PORTRAIT), config), seconds=10.0, frames=50)
-    measured = app.estimate(str(PORTRAIT), "audio", "", speech, False, "none")
-    assert measured.startswith("Estimate: about 10 s") and "at the speed of the last requests here" in measured
+    made = pipeline.Result(tmp_path / "out.mp4", 2.0, 50, 25.0, 300, 446, 50, None, None, seconds=10.0)
+    app.SERVED.speed.record(app.SERVED.speed.kind(PORTRAIT, LipSyncConfig(enhance="none")), made.seconds,
+                            made.frames)
+    measured = app.estimate(str(PORTRAIT), "audio", "", speech, False, enhance="none", output_size="720")
+    assert measured.startswith("Estimate: about 10 s") and "at the speed of the last requests like this one" in measured
+    large = tmp_path / "large.png"  # the same photo, three times the size: another kind of request
+    cv2.imwrite(str(large), cv2.resize(cv2.imread(str(PORTRAIT)), None, fx=3, fy=3))
+    for face in (TALKING_HEAD, large):
+        assert "a first guess" in app.estimate(str(face), "audio", "", speech, False, enhance="none")
 
 
 def test_the_gpu_entry_streams_segments_and_stops_when_closed(tmp_path, monkeypatch):
-    """The page closed or cancelled: closing the entry's generator stops the generation itself at its next frame
-    (no MP4 is placed) and its work folder goes, instead of the request running on to the end unseen."""
+    """The page closed or stopped it: closing the entry's generator stops the generation itself at its next frame
+    (no MP4 is placed) and waits for it, so its work folder is gone when close returns; meanwhile it reports
+    progress, which is where a close can reach it."""
     import tempfile
 
     import app
@@ -301,47 +374,15 @@ def test_the_gpu_entry_streams_segments_and_stops_when_closed(tmp_path, monkeypa
     (tmp_path / "tmp").mkdir()
     speech = cut_speech(tmp_path / "s.wav", 8.0)
     out = tmp_path / "request" / "out.mp4"
-    made = app._lip_sync(str(PORTRAIT), str(speech), None, "en", False, LipSyncConfig(**HAAR), out,
-                         lambda fraction, desc=None: None)
-    kind, segment = next(made)
-    assert kind == "segment" and segment.parent == app.preview_folder(out) and segment.stat().st_size > 0
+    made = app._lip_sync(str(PORTRAIT), str(speech), None, "en", False, LipSyncConfig(**HAAR), out)
+    reported = []
+    for kind, item in made:
+        if kind == "segment":
+            break
+        assert kind == "progress"
+        reported.append(item)
+    assert reported and reported[0] == (0.0, pipeline.Stage.SPEECH)
+    assert item.parent == app.preview_folder(out) and item.stat().st_size > 0
     made.close()
-    deadline = time.monotonic() + 30
-    while list((tmp_path / "tmp").iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.05)
     assert list((tmp_path / "tmp").iterdir()) == []  # generate returned, and cleaned up after itself
     assert not out.exists()  # stopped before the end: the MP4 was never placed
-
-
-def test_the_app_serves_with_a_speech_limit_of_its_own(tmp_path, monkeypatch):
-    """The library has no limit on speech; the app keeps one: 120 s, else $LIPSYNC_MAX_SECONDS, else the launch
-    option --max-seconds (0: none). A request past it is refused with the sentence, and the estimate stops at it."""
-    import gradio as gr
-
-    import app
-
-    class Page:  # build_app's page, launched nowhere
-        def queue(self, **settings):
-            return self
-
-        def launch(self, **settings):
-            launched.append(settings)
-
-    launched = []
-    monkeypatch.setattr(app, "build_app", Page)
-    monkeypatch.setattr(app.WEIGHTS, "start", lambda: None)
-    monkeypatch.setattr(app, "DEFAULTS", app.DEFAULTS)  # put back after the test
-    monkeypatch.delenv(app.MAX_SECONDS_ENV, raising=False)
-    limits = []
-    for env, argv in ((None, []), ("0", []), ("30", []), ("30", ["--max-seconds", "5"])):
-        if env is not None:
-            monkeypatch.setenv(app.MAX_SECONDS_ENV, env)
-        app.main(argv)
-        limits.append(app.DEFAULTS.max_audio_seconds)
-    assert limits == [120, None, 30, 5] and len(launched) == 4
-
-    six = str(cut_speech(tmp_path / "six.wav", 6.0))
-    with pytest.raises(gr.Error) as refused:
-        app.generate_from_audio(str(PORTRAIT), six, lambda *args, **kwargs: None, **HAAR)
-    assert refused.value.message == "The speech is 6 s long; the limit is 5 s. Trim it and try again."
-    assert "for 125 frames" in app.estimate(str(PORTRAIT), "audio", "", six, False, "none")  # 5 s at 25 fps

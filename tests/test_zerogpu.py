@@ -1,5 +1,5 @@
 """The GPU entry run the way ZeroGPU runs it: in a worker forked from the app's process, kept for later calls, with
-arguments, progress and what the entry yields (preview segments, then the result) crossing multiprocessing queues
+arguments and what the entry yields (progress, preview segments, then the result) crossing multiprocessing queues
 (so pickled)."""
 
 from __future__ import annotations
@@ -17,17 +17,6 @@ from lipsync import LipSyncConfig, pipeline
 CONFIG = LipSyncConfig(detector="haar", output_size=352)
 
 
-class QueueProgress:
-    """Stands in for gr.Progress inside the worker: each call becomes an event on the result queue, as ZeroGPU
-    sends progress back to the app's process."""
-
-    def __init__(self, events):
-        self.events = events
-
-    def __call__(self, fraction, desc=None):
-        self.events.put(("progress", fraction, desc))
-
-
 def gpu_worker(requests, results) -> None:
     """The forked worker: runs the app's GPU entry (a generator) for each request it receives, sends back each item
     it yields as a message, as ZeroGPU forwards a generator's, then an end message; and counts what it loads."""
@@ -42,7 +31,7 @@ def gpu_worker(requests, results) -> None:
     checkpoints._download = lambda spec: (fetched.append(spec.name), download(spec))[1]
     while (request := requests.get()) is not None:
         try:
-            for item in app._lip_sync(*request, progress=QueueProgress(results)):
+            for item in app._lip_sync(*request):
                 results.put(item)
         except Exception as exc:  # sent back as ZeroGPU does: only a gr.Error keeps its message for the page
             results.put(("error", type(exc).__name__, getattr(exc, "message", "") if isinstance(exc, gr.Error)
@@ -96,8 +85,9 @@ def test_two_requests_through_one_forked_worker(tmp_path):
         pids.add(pid)
         yielded = [message for message in messages if message[0] != "progress"]
         kinds = [kind for kind, _ in yielded]
-        # The preview's segments first (1.5 s: a 1 s one and the rest), then the result, once, last.
+        # The preview's segments (1.5 s: a 1 s one and the rest), then the result, once, last; progress between.
         assert kinds == ["segment"] * (len(kinds) - 1) + ["done"] and len(kinds) >= 2, kinds
+        assert messages[-1][0] == "done"
         for _, segment in yielded[:-1]:
             assert segment.suffix == ".ts" and segment.parent.parent == request[-1].parent  # the request's folder
             streams = probe(segment)
@@ -105,9 +95,10 @@ def test_two_requests_through_one_forked_worker(tmp_path):
         result = yielded[-1][1]
         assert isinstance(result, pipeline.Result) and result.path == request[-1]
         assert_valid_mp4(result.path, 1.5, (result.width, result.height))
-        progress = [message[1:] for message in messages if message[0] == "progress"]
+        progress = [item for kind, item in messages if kind == "progress"]
         fractions = [fraction for fraction, _ in progress]
         assert len(progress) >= 3 and fractions == sorted(fractions) and fractions[-1] == 1.0, progress
+        assert {stage for _, stage in progress} <= set(pipeline.STAGES)
         assert loaded == 0 and fetched == 0  # the models came with the fork: nothing read or fetched again
     assert len(pids) == 1  # the same worker served both
 

@@ -1,1 +1,1 @@
-"""The page's parts that live outside app.py."""
+"""The studio page's parts beside app.py: its words, its options panel and presets, and its face preview."""

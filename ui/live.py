@@ -20,7 +20,7 @@ import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Callable, Any, Iterator
 
 import gradio as gr
 import numpy as np
@@ -278,9 +278,9 @@ class LiveTab:
         self.sessions.end(request.session_hash, forget=True)
 
 
-def build(demo: gr.Blocks, face: gr.File, controls: dict[str, gr.components.Component], defaults: LipSyncConfig,
-          limits: Limits = Limits()) -> LiveTab:
-    """The Live tab, inside the page's Tabs: the photo is the page's face, the options its options panel's."""
+def build(defaults: LipSyncConfig, limits: Limits = Limits()) -> Callable[..., LiveTab]:
+    """The Live tab, inside the page's Tabs; returns what wires its events once the page's options exist: the
+    photo is the page's face, the options its options panel's."""
     tab = LiveTab(defaults, limits)
     with gr.Tab("Live", id="live") as live:
         gr.Markdown(f"Press **Record** and speak: the photo above speaks with your voice as you talk, a second or so "
@@ -291,15 +291,19 @@ def build(demo: gr.Blocks, face: gr.File, controls: dict[str, gr.components.Comp
         portrait = gr.Video(label="Speaking live", streaming=True, autoplay=True, interactive=False, height=480,
                             elem_id=ELEMENT_IDS["video"])
         status = gr.Markdown(elem_id=ELEMENT_IDS["status"])
-    live.select(tab.prepare, face, status, inputs_kwargs=controls, api_name=False, concurrency_limit=1,
-                concurrency_id="live-prepare", show_progress="minimal")
-    mic.start_recording(tab.begin, face, status, queue=False, api_name=False, show_progress="hidden").then(
-        tab.watch, face, [portrait, status], inputs_kwargs=controls, concurrency_limit=limits.sessions,
-        concurrency_id=CONCURRENCY_ID, api_name=False, show_progress="hidden")
-    # Bounded, as the sessions are; each of these only queues speech, so it needs next to nothing.
-    mic.stream(tab.hear, mic, None, stream_every=MIC_EVERY, time_limit=limits.seconds,
-               concurrency_limit=2 * limits.sessions, concurrency_id="live-mic", api_name=False,
-               show_progress="hidden")
-    mic.stop_recording(tab.stop, None, None, queue=False, api_name=False, show_progress="hidden")
-    demo.unload(tab.forget)
-    return tab
+
+    def wire(demo: gr.Blocks, face: gr.File, controls: dict[str, gr.components.Component]) -> LiveTab:
+        live.select(tab.prepare, face, status, inputs_kwargs=controls, api_name=False, concurrency_limit=1,
+                    concurrency_id="live-prepare", show_progress="minimal")
+        mic.start_recording(tab.begin, face, status, queue=False, api_name=False, show_progress="hidden").then(
+            tab.watch, face, [portrait, status], inputs_kwargs=controls, concurrency_limit=limits.sessions,
+            concurrency_id=CONCURRENCY_ID, api_name=False, show_progress="hidden")
+        # Bounded, as the sessions are; each of these only queues speech, so it needs next to nothing.
+        mic.stream(tab.hear, mic, None, stream_every=MIC_EVERY, time_limit=limits.seconds,
+                   concurrency_limit=2 * limits.sessions, concurrency_id="live-mic", api_name=False,
+                   show_progress="hidden")
+        mic.stop_recording(tab.stop, None, None, queue=False, api_name=False, show_progress="hidden")
+        demo.unload(tab.forget)
+        return tab
+
+    return wire
