@@ -28,7 +28,7 @@ from huggingface_hub.utils import logging as hf_logging  # noqa: E402
 from lipsync import LipSyncConfig, LipSyncError, options, pipeline, runtime, serving  # noqa: E402
 from lipsync.config import ALL_FACES  # noqa: E402, F401  (re-exported: the API's value for every face)
 from lipsync.errors import CheckpointError  # noqa: E402
-from ui import examples, faces, player, words  # noqa: E402
+from ui import examples, faces, player, score, words  # noqa: E402
 from ui import live as live_tab  # noqa: E402
 from ui import options as page_options  # noqa: E402
 # The page's choices and words, re-exported for callers of the app.
@@ -54,7 +54,7 @@ CACHE_SECONDS = 2 * 3600  # uploads and results stay downloadable this long
 BUTTON = "Generate from {}"
 # The options as the API lists them, by name.
 API_ORDER = ("checkpoint", "detector", "pads", "smoothing", "face_index", "output_size", "blend", "color_match",
-             "keep_silence", "align_roll", "box", "precision", "enhance")
+             "keep_silence", "align_roll", "box", "precision", "enhance", "landmarks", "mask", "score")
 # On each click the progress comes into view: on a phone it is below the button, on a desktop beside it.
 SHOW_PROGRESS = "() => document.getElementById('status')?.scrollIntoView({block: 'nearest'})"
 
@@ -337,6 +337,7 @@ def build_app(live_limits: live_tab.Limits = live_tab.Limits()) -> gr.Blocks:
             with gr.Column(min_width=320, elem_id="outputs"):
                 shown = player.section()
                 api_buttons = [gr.Button(visible=False), gr.Button(visible=False)]  # the API's endpoints
+                score.endpoint(lambda: SERVED.defaults, lambda exc: _error(_message(exc, None)))
         controls = {name: {**chosen, "face_index": face_parts["face_index"]}[name] for name in API_ORDER}
         wire_live(demo, face, controls)
 

@@ -14,7 +14,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from conftest import PORTRAIT, TALKING_HEAD, assert_valid_mp4, cut_speech, probe, read_frames, serve_app
+from conftest import PORTRAIT, TALKING_HEAD, assert_valid_mp4, cut_speech, probe, read_frames, run, serve_app
 from lipsync import options, pipeline
 from lipsync.config import BLENDS, CHECKPOINT_NAMES, DETECTORS, ENHANCERS, PRECISIONS, SMOOTHING, LipSyncConfig
 
@@ -45,6 +45,29 @@ def test_audio_endpoint_round_trip(client, tmp_path):
                                    api_name="/generate_from_audio")
     assert_valid_mp4(Path(video), 2.0, (300, 446), 25)
     assert status.startswith("2.0 s, 50 frames at 25 fps, 300×446 · ") and "made in" in status
+
+
+def test_a_scored_request_shows_its_lip_sync_in_words(client, tmp_path):
+    speech = cut_speech(tmp_path / "speech.wav", 1.0)
+    _, status = client.predict(handle_file(PORTRAIT), handle_file(speech), **HAAR, score="on",
+                               api_name="/generate_from_audio")
+    assert "lip sync: confidence " in status and " offset " in status, status
+    _, plain = client.predict(handle_file(PORTRAIT), handle_file(speech), **HAAR, score="off",
+                              api_name="/generate_from_audio")
+    assert "lip sync" not in plain
+
+
+def test_score_video_endpoint_answers_with_the_scores(client, tmp_path):
+    """A video the project did not make: the talking head with a recording muxed in, scored through the API."""
+    clip = tmp_path / "clip.mp4"
+    speech = cut_speech(tmp_path / "speech.wav", 1.5)
+    run(["ffmpeg", "-v", "error", "-y", "-i", str(TALKING_HEAD), "-i", str(speech), "-t", "1.5", "-map", "0:v",
+         "-map", "1:a", "-c:v", "libx264", "-c:a", "aac", str(clip)])
+    answer = client.predict(handle_file(clip), None, api_name="/score_video")
+    assert {"lse_d", "lse_c", "offset", "frames", "distances", "confidence"} <= set(answer)
+    assert len(answer["distances"]) == 31 and answer["frames"] > 0
+    with pytest.raises(AppError, match="is a still image"):
+        client.predict(handle_file(PORTRAIT), None, api_name="/score_video")
 
 
 def test_text_endpoint_falls_back_to_espeak_offline(client):

@@ -101,11 +101,23 @@ def options_panel(defaults: LipSyncConfig) -> dict[str, gr.components.Component]
                 precision = gr.Radio(precisions, value=defaults.precision, label=OPTIONS["precision"].label,
                                      info=f"Automatic is {served.precision} on this {served.device.upper()}. Exact "
                                           f"is fp32; bf16 and fp16 are faster, and all but the same.")
-    for choice in (detector, checkpoint, enhance, output_size, precision, smoothing, blend):
+            with gr.Row():
+                landmarks = gr.Radio(options.page_choices("landmarks"), value=defaults.landmarks,
+                                     label=OPTIONS["landmarks"].label, elem_id="landmarks",
+                                     info="68 points on the face: the tilt, the mask's shape and the enhanced face's "
+                                          "placement. Automatic: with the accurate finder, on a photo or a GPU.")
+                mask = gr.Radio(options.page_choices("mask"), value=defaults.mask, label=OPTIONS["mask"].label,
+                                elem_id="mask", info="The shape the new mouth is blended through; the lower face "
+                                                     "and the lips need landmarks.")
+                score = gr.Radio(options.page_choices("score"), value=defaults.score, label=OPTIONS["score"].label,
+                                 elem_id="score", info="SyncNet's confidence that the lips match the sound (higher "
+                                                       "is better), shown with the result.")
+    for choice in (detector, checkpoint, enhance, output_size, precision, smoothing, blend, landmarks, mask, score):
         open_choices(choice)
     return {"checkpoint": checkpoint, "detector": detector, "pads": pads, "smoothing": smoothing,
             "output_size": output_size, "blend": blend, "color_match": color_match, "keep_silence": keep_silence,
-            "align_roll": align_roll, "box": box, "precision": precision, "enhance": enhance}
+            "align_roll": align_roll, "box": box, "precision": precision, "enhance": enhance, "landmarks": landmarks,
+            "mask": mask, "score": score}
 
 
 def hints(weights: WeightsWatch) -> list[dict]:

@@ -34,6 +34,10 @@ def status(result: Result, expected: float | None, still: bool) -> str:
     if rested:
         parts.append(f"the mouth rested during the silences ({rested} frames)" if still else
                      f"the mouth was left as filmed in {rested} frames (silences, or no face in view)")
+    if result.landmark_frames:
+        parts.append(f"faces placed by landmarks in {result.landmark_frames} frames")
+    if result.score is not None:
+        parts.append(result.score.in_words())
     parts.append(f"made in {result.seconds:.1f} s" + (f", estimated {expected:.0f} s" if expected is not None else ""))
     if result.tts_engine == "gTTS":
         parts.append("voice: gTTS")
