@@ -52,11 +52,12 @@ GPU_MAX_SECONDS = 300
 HEARTBEAT_SECONDS = 0.5  # how often a running request can be stopped, and its clock ticks
 CACHE_SECONDS = 2 * 3600  # uploads and results stay downloadable this long
 BUTTON = "Generate from {}"
-# The options as the API lists them, by name.
 API_ORDER = ("checkpoint", "detector", "pads", "smoothing", "face_index", "output_size", "blend", "color_match",
-             "keep_silence", "align_roll", "box", "precision", "enhance", "landmarks", "mask", "score")
-# On each click the progress comes into view: on a phone it is below the button, on a desktop beside it.
-SHOW_PROGRESS = "() => document.getElementById('status')?.scrollIntoView({block: 'nearest'})"
+             "keep_silence", "align_roll", "box", "precision", "enhance", "landmarks", "mask",
+             "score")  # the options, as the API lists them
+# On each click the progress comes into view (on a phone it is below the button), a quarter down the screen.
+SHOW_PROGRESS = """() => { const top = document.getElementById('status').getBoundingClientRect().top;
+    if (top < 0 || top > innerHeight / 2) window.scrollBy({top: top - innerHeight / 4}); }"""
 
 
 class Served:

@@ -163,8 +163,8 @@ def _short_side(face_path: str | os.PathLike, still: bool) -> int:
 
 
 class PageRequests:
-    """The requests each page (a browser tab: Gradio's session) has running: a second click can say that it waits,
-    and the page's Stop reaches the running one, which stops at its next frame."""
+    """The requests each page (a browser tab: Gradio's session) has running: a second click can say that one runs,
+    and the page's Stop reaches it, to stop at its next frame."""
 
     def __init__(self) -> None:
         self._stops: dict[str, list[threading.Event]] = {}
@@ -188,13 +188,12 @@ class PageRequests:
         with self._lock:
             return page in self._stops
 
-    def stop(self, page: str) -> int:
-        """Asks every request of the page to stop; how many there were."""
+    def stop(self, page: str) -> None:
+        """Asks every request of the page to stop."""
         with self._lock:
             stops = list(self._stops.get(page, ()))
         for stop in stops:
             stop.set()
-        return len(stops)
 
 
 class NewestQuestions:

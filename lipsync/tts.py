@@ -80,8 +80,8 @@ def synthesize(text: str, lang: str, work_dir: Path, max_chars: int, slow: bool 
 def _espeak(text: str, lang: str, work_dir: Path, slow: bool, reason: str) -> SpokenText:
     voice = espeak_voice(lang)
     if voice is None:
-        raise TextError(f"{languages().get(lang, lang)} has only the online voice (gTTS), and it could not be "
-                        f"reached: try again later, or upload a recording instead.")
+        raise TextError(f"{languages().get(lang, lang)} has only the online voice (gTTS), which is not answering "
+                        f"now: try again later, or upload a recording instead.")
     text_file = work_dir / "text.txt"
     text_file.write_text(text, encoding="utf-8")
     path = work_dir / "speech_espeak.wav"

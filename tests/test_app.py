@@ -160,7 +160,7 @@ def test_a_language_without_an_offline_voice_fails_in_a_sentence(server, client)
     log_start = len(server.log.read_text())
     with pytest.raises(AppError) as raised:
         client.predict(handle_file(PORTRAIT), "Hello.", "km", **HAAR, api_name="/generate_from_text")
-    assert str(raised.value) == ("Khmer has only the online voice (gTTS), and it could not be reached: try again "
+    assert str(raised.value) == ("Khmer has only the online voice (gTTS), which is not answering now: try again "
                                  "later, or upload a recording instead.")
     assert "Traceback" not in server.log.read_text()[log_start:]
 

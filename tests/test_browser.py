@@ -182,7 +182,7 @@ def wall(folder: Path) -> Path:
     return path
 
 
-def test_a_photo_with_text_from_a_failed_try_to_the_finished_video(server, page, tmp_path):
+def test_a_photo_with_text_from_a_failed_try_to_the_finished_video_at_both_widths(server, page, tmp_path):
     """The first visit: nothing looks like a second drop zone; a photo without a face shows as uploaded and fails
     with a toast that leaves no badge behind; the next try is not said to be queued, shows its progress in view,
     counting up from the click, plays in one player and ends in one MP4; the estimate then keeps the speed per
@@ -403,8 +403,9 @@ def test_presets_first_the_rest_folded_and_every_choice_in_words(server, page):
     assert "S3FD" in detector and "download" not in detector.lower()  # its file is here
     precision = page.get_by_label("Automatic", exact=True)
     expect(precision).to_be_visible()
-    expect(page.get_by_text(re.compile(r"Automatic is (fp32|bf16|fp16) on this CPU"))).to_be_visible()
-    expect(page.get_by_label("Exact (fp32)")).to_be_visible()
+    expect(page.get_by_text("Exact is fp32; Fast is bf16, or fp16 on a GPU")).to_be_visible()  # the names, in the hint
+    for words_ in ("Exact (fp32)", "Fast (bf16)", "Fast on a GPU (fp16)"):
+        expect(page.get_by_label(words_)).to_be_visible()
 
     page.locator("#language input").fill("Khmer")
     expect(page.get_by_role("option", name="Khmer (km), online only")).to_be_visible()
@@ -446,8 +447,13 @@ def test_missing_weights_are_named_once_and_clear_when_they_arrive(chromium, tmp
             expect(button).to_be_disabled()
             expect(button).to_contain_text("waiting for the model weights")
             expect(page.locator("#preset")).to_contain_text("Enhanced face is not available here")
+            page.get_by_text("More options", exact=True).click()
+            detector = page.locator("#detector")
+            expect(detector).to_contain_text("Face finder: Accurate (S3FD) is not available here")
             upload_face(page, PORTRAIT)  # the default finder, S3FD, needs its file: the preview says what will do
-            expect(page.locator("#faces-note")).to_contain_text("Choose Fast, or the face finder Quick (Haar).")
+            expect(page.locator("#faces-note")).to_have_text(
+                "⚠️ “Face finder: Accurate (S3FD)” cannot be used yet: its weights are not here. Choose Fast, or the "
+                "face finder Quick (Haar).")
             saved(page, tmp_path / "no_weights.png")
 
             for name in ("wav2lip_gan.pth", "s3fd.pth"):
@@ -455,7 +461,7 @@ def test_missing_weights_are_named_once_and_clear_when_they_arrive(chromium, tmp
             expect(page.locator("#weights-banner")).to_be_hidden()  # no reload: the page polls
             expect(button).to_be_enabled()
             expect(button).to_have_text("Generate from text")
-            page.get_by_text("More options", exact=True).click()
+            expect(detector).not_to_contain_text("not available")  # S3FD's file is here now
             expect(page.locator("#enhance")).to_contain_text("Enhance the face (GFPGAN): On is not available here")
 
             page.locator("#preset").get_by_label("Enhanced face").check()

@@ -16,7 +16,7 @@ ITEMS = [(FOLDER / "monalisa.png", "Hello! I have kept this smile for five hundr
 
 def gallery() -> gr.Gallery:
     return gr.Gallery([(str(face), caption) for face, *_, caption in ITEMS], label="Or try an example", columns=3,
-                      height=170, allow_preview=False, interactive=False, buttons=[], elem_id="examples")
+                      height="auto", allow_preview=False, interactive=False, buttons=[], elem_id="examples")
 
 
 def load(selected: gr.SelectData):

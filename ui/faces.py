@@ -16,6 +16,7 @@ from lipsync.config import ALL_FACES
 from lipsync.errors import CheckpointError
 from lipsync.serving import NewestQuestions
 
+from . import words
 from .options import open_choices
 
 NUMBERED_FACES = 10  # the preview numbers at most this many faces, the largest
@@ -47,7 +48,7 @@ def as_uploaded(face: str | None):
 
 
 class Preview:
-    """The faces found, for one page at a time: answers land only for the settings the page shows now."""
+    """The faces found for each page's preview: only the answer to the page's newest question lands."""
 
     def __init__(self, quick_finder: str):
         self.quick_finder = quick_finder  # the words of the finder that needs no weights, for the hint
@@ -66,10 +67,12 @@ class Preview:
             return gr.update(value=None, visible=False), only_the_first, "", []
         try:
             frame, boxes = pipeline.find_faces(face, options.to_config(settings, defaults))
+        except CheckpointError:  # the finder's weights: said by the setting, with what will do instead
+            unusable = (f"⚠️ “{words.setting('s3fd')}” cannot be used yet: its weights are not here. Choose "
+                        f"*Fast*, or the face finder *{self.quick_finder}*.")
+            return gr.skip(), only_the_first, unusable, []
         except LipSyncError as exc:
-            needs_weights = isinstance(exc, CheckpointError) and settings.get("detector") == "s3fd"
-            hint = f" Choose *Fast*, or the face finder *{self.quick_finder}*." if needs_weights else ""
-            return gr.skip(), only_the_first, f"⚠️ {exc}{hint}", []
+            return gr.skip(), only_the_first, f"⚠️ {exc}", []
         numbered = sorted(sorted(range(len(boxes)), key=lambda n: -boxes[n].w * boxes[n].h)[:NUMBERED_FACES])
         picture = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)  # a copy: a video's decoded frame may be read-only
         height, width = picture.shape[:2]
@@ -145,15 +148,16 @@ def draw_numbers(picture: np.ndarray, shown: list[tuple[int, Rect]]) -> list[Rec
 def section(defaults: LipSyncConfig) -> dict:
     """The preview of the uploaded face (hidden until there is one), and 'Which face' beside what it counts."""
     with gr.Row():
-        face_video = gr.Video(label="Your video", interactive=False, visible=False, height=260, elem_id="face-video")
+        face_video = gr.Video(label="Your video", interactive=False, visible=False, height=PREVIEW_SIZE[1],
+                              elem_id="face-video")
         preview = gr.Image(show_label=False, interactive=False, visible=False, height=PREVIEW_SIZE[1],
-                           buttons=["fullscreen"],
-                           elem_id="face-preview")
-    with gr.Row(equal_height=True):
-        face_index = open_choices(gr.Dropdown(face_choices(range(1)), value=defaults.face_index, label="Which face",
-                                              allow_custom_value=True, visible=False, elem_id="which-face",
-                                              info="As numbered in the preview; 0 is the largest."))
-        faces_note = gr.Markdown(elem_id="faces-note")
+                           buttons=["fullscreen"], elem_id="face-preview", scale=2)
+        with gr.Column(min_width=160):
+            face_index = open_choices(gr.Dropdown(face_choices(range(1)), value=defaults.face_index,
+                                                  label="Which face", allow_custom_value=True, visible=False,
+                                                  elem_id="which-face",
+                                                  info="As numbered in the preview; 0 is the largest."))
+            faces_note = gr.Markdown(elem_id="faces-note")
     return {"face_video": face_video, "preview": preview, "face_index": face_index, "faces_note": faces_note,
             "shown": gr.State([]),  # the numbered faces in the preview, for a click on one
             "asked": gr.Number(visible=False)}  # the question's number, set by ASK

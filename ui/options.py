@@ -7,7 +7,7 @@ from typing import Callable
 
 import gradio as gr
 
-from lipsync import checkpoints, options, runtime
+from lipsync import checkpoints, options
 from lipsync.config import CHECKPOINT_NAMES, OPTIONS, OUTPUT_SIZES, LipSyncConfig
 from lipsync.errors import OptionError
 from lipsync.serving import WeightsWatch
@@ -27,6 +27,8 @@ PRESET_INFO = ("Fast: the quick face finder, up to 720p. Balanced: the accurate 
 FINDER_INFO = "Accurate finds turned and small faces; Quick is enough for a clear frontal face."
 ENHANCE_INFO = "GFPGAN redraws the face sharper: about 7 ms a frame on a GPU, but 2-4 s a frame on a CPU."
 MODEL_INFO = "The sharper one draws a crisper mouth; the other follows the sound a little more closely."
+PRECISION_INFO = ("Exact is fp32; Fast is bf16, or fp16 on a GPU: quicker, and all but the same. Automatic takes "
+                  "fp16 on a GPU, bf16 on a CPU that does it natively, else fp32.")
 
 
 def presets(defaults: LipSyncConfig) -> dict[str, dict]:
@@ -64,9 +66,6 @@ def preset_radio(defaults: LipSyncConfig) -> gr.Radio:
 def options_panel(defaults: LipSyncConfig) -> dict[str, gr.components.Component]:
     """Every setting but the face number (it sits by the preview), folded under More options; the technical ones
     under Advanced. Keyed as the API names them."""
-    served = runtime.resolve(defaults)
-    precisions = [(label, value) for label, value in PRECISIONS
-                  if value == "auto" or value in runtime.native_precisions(served.device)]
     with gr.Accordion("More options", open=False, elem_id="options"):
         with gr.Row():
             detector = gr.Radio(FINDERS, value=defaults.detector, label=OPTIONS["detector"].label,
@@ -98,9 +97,8 @@ def options_panel(defaults: LipSyncConfig) -> dict[str, gr.components.Component]
                                      info="Takes the jitter out of the box from frame to frame.")
                 blend = gr.Radio(BLENDS, value=defaults.blend, label=OPTIONS["blend"].label,
                                  info="A soft edge hides the seam around the new mouth.")
-                precision = gr.Radio(precisions, value=defaults.precision, label=OPTIONS["precision"].label,
-                                     info=f"Automatic is {served.precision} on this {served.device.upper()}. Exact "
-                                          f"is fp32; bf16 and fp16 are faster, and all but the same.")
+                precision = gr.Radio(PRECISIONS, value=defaults.precision, label=OPTIONS["precision"].label,
+                                     info=PRECISION_INFO)
             with gr.Row():
                 landmarks = gr.Radio(options.page_choices("landmarks"), value=defaults.landmarks,
                                      label=OPTIONS["landmarks"].label, elem_id="landmarks",
