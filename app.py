@@ -6,7 +6,6 @@ preview are in ui/, the work in lipsync/.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -25,10 +24,10 @@ import gradio as gr  # noqa: E402
 import spaces  # noqa: E402
 from huggingface_hub.utils import logging as hf_logging  # noqa: E402
 
-from lipsync import LipSyncConfig, LipSyncError, options, pipeline, runtime, serving  # noqa: E402
+from lipsync import LipSyncConfig, LipSyncError, options, pipeline, serving  # noqa: E402
 from lipsync.config import ALL_FACES  # noqa: E402, F401  (re-exported: the API's value for every face)
 from lipsync.errors import CheckpointError  # noqa: E402
-from ui import examples, faces, player, score, words  # noqa: E402
+from ui import examples, faces, launch, player, score, words  # noqa: E402
 from ui import live as live_tab  # noqa: E402
 from ui import options as page_options  # noqa: E402
 # The page's choices and words, re-exported for callers of the app.
@@ -38,11 +37,8 @@ from ui.words import STAGE_LABELS  # noqa: E402, F401
 log = logging.getLogger("lipsync.app")
 
 STYLE = Path(__file__).resolve().parent / "ui" / "studio.css"
-# A public server limits the speech's length (the library does not): --max-seconds, or this variable on a Space.
-MAX_SECONDS_ENV = "LIPSYNC_MAX_SECONDS"
-MAX_SECONDS = 120.0
 # What every request starts from: the library's defaults with the served limit (main() may set another).
-DEFAULTS = options.DEFAULTS.replace(max_audio_seconds=MAX_SECONDS)
+DEFAULTS = options.DEFAULTS.replace(max_audio_seconds=launch.MAX_SECONDS)
 # ZeroGPU slot: start-up and detection, plus generation at a conservative rate; the slot is capped by the Space.
 # The rates sit well below the H200's measured ones (README), for a slower GPU and a cold start.
 GPU_BASE_SECONDS = 20
@@ -383,30 +379,9 @@ def build_app(live_limits: live_tab.Limits = live_tab.Limits()) -> gr.Blocks:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve the lip-sync studio.")
-    parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link (Colab)")
-    parser.add_argument("--server-name", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                        help="interface to listen on; 0.0.0.0 for every one (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
-    parser.add_argument("--queue-size", type=int, default=16, help="requests that may wait; more are told it is busy")
-    parser.add_argument("--concurrency", type=int, default=2, help="requests generated at the same time")
-    parser.add_argument("--checkpoint-dir", help=f"folder with wav2lip_gan.pth, wav2lip.pth, s3fd.pth (default: "
-                                                 f"${runtime.CHECKPOINT_DIR_ENV}, else the Hugging Face Hub)")
-    parser.add_argument("--max-seconds", default=os.environ.get(MAX_SECONDS_ENV, f"{MAX_SECONDS:g}"),
-                        metavar="SECONDS",
-                        help=f"longest speech a request may have; 0 for no limit (default: ${MAX_SECONDS_ENV}, "
-                             f"else {MAX_SECONDS:g})")
-    parser.add_argument("--live-seconds", type=float, default=live_tab.LIVE_SECONDS,
-                        help="the longest one Live session may last, in seconds")
-    parser.add_argument("--live-sessions", type=int, default=live_tab.LIVE_SESSIONS,
-                        help="Live sessions at the same time; one more is told it waits")
-    args = parser.parse_args(argv)
-    try:
-        limit = options.speech_limit(args.max_seconds)
-    except LipSyncError as exc:
-        parser.error(str(exc))
+    args = launch.parse(argv)
     global SERVED
-    SERVED = Served(DEFAULTS.replace(checkpoint_dir=args.checkpoint_dir, max_audio_seconds=limit))
+    SERVED = Served(DEFAULTS.replace(checkpoint_dir=args.checkpoint_dir, max_audio_seconds=args.max_seconds))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     hf_logging.set_verbosity_error()  # its retry chatter; the banner and errors say what failed
     SERVED.weights.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -409,3 +410,40 @@ def test_the_gpu_entry_streams_segments_and_stops_when_closed(tmp_path, monkeypa
     made.close()
     assert list((tmp_path / "tmp").iterdir()) == []  # generate returned, and cleaned up after itself
     assert not out.exists()  # stopped before the end: the MP4 was never placed
+
+
+def test_the_app_serves_with_a_speech_limit_of_its_own(tmp_path, monkeypatch):
+    """The library has no limit on speech; the app keeps one: 120 s, else $LIPSYNC_MAX_SECONDS, else the launch
+    option --max-seconds (0: none). A request past it is refused with the sentence, and the estimate stops at it."""
+    import app
+    from ui import launch
+
+    class Page:  # build_app's page, launched nowhere
+        def __init__(self, *limits):
+            pass
+
+        def queue(self, **settings):
+            return self
+
+        def launch(self, **settings):
+            launched.append(settings)
+
+    launched = []
+    monkeypatch.setattr(app, "build_app", Page)
+    monkeypatch.setattr(app, "SERVED", app.SERVED)  # put back after the test
+    monkeypatch.setattr(app.serving.WeightsWatch, "start", lambda self: None)
+    monkeypatch.delenv(launch.MAX_SECONDS_ENV, raising=False)
+    limits = []
+    for env, argv in ((None, []), ("0", []), ("30", []), ("30", ["--max-seconds", "5"])):
+        if env is not None:
+            monkeypatch.setenv(launch.MAX_SECONDS_ENV, env)
+        app.main(argv)
+        limits.append(app.SERVED.defaults.max_audio_seconds)
+    assert limits == [120, None, 30, 5] and len(launched) == 4
+
+    six = str(cut_speech(tmp_path / "six.wav", 6.0))
+    with pytest.raises(gr.Error) as refused:
+        app.generate_from_audio(str(PORTRAIT), six, lambda *args, **kwargs: None,
+                                types.SimpleNamespace(session_hash="limit-test"), **HAAR)
+    assert refused.value.message == "The speech is 6 s long; the limit is 5 s. Trim it and try again."
+    assert "for 125 frames" in app.estimate(str(PORTRAIT), "audio", "", six, False, enhance="none")  # 5 s at 25 fps
