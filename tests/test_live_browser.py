@@ -21,7 +21,7 @@ from playwright.sync_api import expect, sync_playwright
 from conftest import HAAR, PORTRAIT, SPEECH, run, serve_app
 from lipsync import pipeline, silence
 from lipsync.livevideo import CHUNK_PREFIX
-from test_browser import CHROMIUM_ARGS, chromium_path, open_with_haar, upload_face
+from test_browser import CHROMIUM_ARGS, chromium_path, open_fast, upload_face
 
 pytestmark = pytest.mark.browser
 
@@ -119,7 +119,7 @@ def test_the_portrait_speaks_live_with_the_microphone(tmp_path):
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
             page.set_default_timeout(WAIT_MS)
-            open_with_haar(page, server.url)
+            open_fast(page, server.url)
             upload_face(page, PORTRAIT)
             expect(page.get_by_text("1 face found.")).to_be_visible(timeout=WAIT_MS)
             page.get_by_role("tab", name="Live").click()
