@@ -29,11 +29,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 GENERATE_TIMEOUT_MS = 180_000
 RESULT_SRC = "() => document.querySelector('#result video')?.getAttribute('src') || null"
 PROGRESS = re.compile(r" · (\d+) s")  # the progress line: the stage and the seconds since the click
-FADED_IN = """(element) => {
-    for (; element; element = element.parentElement)
-        if (parseFloat(getComputedStyle(element).opacity) < 1) return false;
-    return true;
-}"""
 STAGES = [words.STAGE_LABELS[stage] for stage in pipeline.STAGES]  # the progress text, in the pipeline's order
 # Records, from before the click on: every progress stage shown, every text the status shows (the progress counter
 # among them), any traceback that flashes by; when the preview first plays, how far, whether it offered a
@@ -170,8 +165,8 @@ def close_the_toast_and_see_no_badge(page: Page, message: str) -> None:
     assert not badges, badges  # no red "Error" left on the player or the status
 
 
-def saved(page: Page, path: Path, full_page: bool = True) -> Path:
-    page.screenshot(path=path, full_page=full_page)
+def saved(page: Page, path: Path) -> Path:
+    page.screenshot(path=path, full_page=True)
     assert path.is_file() and path.stat().st_size > 0
     return path
 
@@ -196,6 +191,10 @@ def test_a_photo_with_text_from_a_failed_try_to_the_finished_video_at_both_width
     expect(page.get_by_text("No face found here")).to_be_visible()
     page.locator("#text textarea").fill("Good morning, how are you?")
     page.locator("#generate-text").click()
+    toast = page.get_by_test_id("toast-text")  # where gr.Error shows
+    expect(toast).to_have_class(re.compile(r"\berror\b"))
+    page.wait_for_timeout(12_000)  # longer than Gradio's default toast: this one stays until closed
+    expect(toast).to_be_visible()
     close_the_toast_and_see_no_badge(page, "No face was found in the image")
 
     upload_face(page, PORTRAIT)
