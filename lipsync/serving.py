@@ -18,7 +18,7 @@ from PIL import Image
 from . import checkpoints, media, models, video
 from .config import CHECKPOINT_NAMES, OUTPUT_SIZES, LipSyncConfig
 from .errors import CheckpointError
-from .runtime import CHECKPOINT_DIR_ENV, CheckpointFolder, resolve
+from .runtime import CheckpointFolder, resolve
 
 log = logging.getLogger("lipsync.serving")
 WEIGHTS_RETRY_SECONDS = 5
@@ -104,7 +104,7 @@ class WeightsWatch:
             sources = "; ".join(f"{spec.repo_id}: {spec.filename}" for spec in absent)
             them = "it" if len(absent) == 1 else "them"
             sentences.append(f"Missing: {files} ({where}). Put {them} in a folder and start the app with "
-                             f"--checkpoint-dir FOLDER, or set {CHECKPOINT_DIR_ENV} to it (from Hugging Face, {sources}).")
+                             f"--checkpoint-dir FOLDER (from Hugging Face, {sources}).")
         return " ".join(sentences + broken)
 
 
