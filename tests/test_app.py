@@ -290,8 +290,8 @@ def test_gpu_slot_is_sized_from_the_frames_to_generate(tmp_path):
 
     short, long = cut_speech(tmp_path / "short.wav", 2.0), cut_speech(tmp_path / "long.wav", 42.0)
     # The defaults restore the face on a GPU (enhance auto): the slower rate; without it, the faster one.
-    assert slot(PORTRAIT, short) == app.GPU_BASE_SECONDS + 50 // app.GPU_RESTORED_FRAMES_PER_SECOND  # 2 s, 25 fps
-    assert slot(PORTRAIT, long) == app.GPU_BASE_SECONDS + 1050 // app.GPU_RESTORED_FRAMES_PER_SECOND
+    assert slot(PORTRAIT, short) == app.GPU_BASE_SECONDS + 50 // app.GPU_ENHANCED_FRAMES_PER_SECOND  # 2 s, 25 fps
+    assert slot(PORTRAIT, long) == app.GPU_BASE_SECONDS + 1050 // app.GPU_ENHANCED_FRAMES_PER_SECOND
     plain = app.DEFAULTS.replace(enhance="none")
     assert app._gpu_seconds(str(PORTRAIT), str(long), None, "en", False, plain, tmp_path / "out.mp4") == (
         app.GPU_BASE_SECONDS + 1050 // app.GPU_FRAMES_PER_SECOND)
@@ -375,7 +375,7 @@ def test_the_estimate_before_generate_keeps_the_speed_per_kind_of_input(tmp_path
     assert hd.startswith("Estimate: about 105 s")  # GFPGAN on 2 CPU cores: about 2 s a frame
     assert app.estimate(str(PORTRAIT), "text", "", speech, False, enhance="none") == ""  # no words in this tab yet
 
-    made = pipeline.Result(tmp_path / "out.mp4", 2.0, 50, 25.0, 300, 446, 50, None, None, seconds=10.0)
+    made = pipeline.Result(tmp_path / "out.mp4", 2.0, 50, 25.0, 300, 446, 50, 0, None, None, seconds=10.0)
     app.SERVED.speed.record(app.SERVED.speed.kind(PORTRAIT, LipSyncConfig(enhance="none")), made.seconds,
                             made.frames)
     measured = app.estimate(str(PORTRAIT), "audio", "", speech, False, enhance="none", output_size="720")
