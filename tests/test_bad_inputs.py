@@ -25,7 +25,7 @@ from PIL import Image
 
 from conftest import (HAAR, PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cli, cut_speech, probe, read_frames,
                       through_encoder)
-from lipsync import audio, encode, generate, media, pipeline, tts, video
+from lipsync import audio, encode, generate, media, pipeline, silence, tts, video
 from lipsync.errors import (AudioError, FaceError, LipSyncError, MediaToolError, NoFaceError, OutputError,
                             TextError)
 
@@ -395,7 +395,7 @@ def test_variable_frame_rate_video_is_read_at_its_nominal_rate_by_timestamp(tmp_
     assert_works(run, 4.0, (352, 608), 25)
     assert pipeline.estimate_frames(vfr, audio_path=speech) == 100
     out = read_frames(run.out)
-    weights = audio.speech_weights(audio.load_speech(speech, tmp_path, None).samples, 25.0, len(out))
+    weights = silence.speech_weights(audio.load_speech(speech, tmp_path, None).samples, 25.0, len(out))
     untouched = [index for index in range(len(out)) if weights[index] == 0]
     assert len(untouched) > 40 and untouched[:50] == list(range(50))  # 0-2 s: 25 frames with 8 repeats
     counter = (slice(0, 54), slice(0, 96))

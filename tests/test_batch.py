@@ -264,7 +264,7 @@ def test_missing_checkpoint_is_refused_before_any_row(job_list, tmp_path, worker
                          "--checkpoint-dir", str(empty), "--detector", "haar"])
     assert status == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and "wav2lip_gan.pth does not exist" in err[0], err
+    assert len(err) == 1 and err[0].startswith("error: ") and "wav2lip_gan.pth is not in the checkpoint folder" in err[0], err
     assert not (tmp_path / "videos" / batch.MANIFEST).exists()
 
 

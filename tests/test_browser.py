@@ -400,7 +400,7 @@ def test_presets_first_the_rest_folded_and_every_choice_in_words(server, page):
 
     detector = page.locator("#detector").inner_text()
     assert "S3FD" in detector and "download" not in detector.lower()  # its file is here
-    precision = page.get_by_label("Automatic", exact=True)
+    precision = page.locator("#precision").get_by_label("Automatic", exact=True)
     expect(precision).to_be_visible()
     expect(page.get_by_text("Exact is fp32; Fast is bf16, or fp16 on a GPU")).to_be_visible()  # the names, in the hint
     for words_ in ("Exact (fp32)", "Fast (bf16)", "Fast on a GPU (fp16)"):

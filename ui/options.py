@@ -98,7 +98,7 @@ def options_panel(defaults: LipSyncConfig) -> dict[str, gr.components.Component]
                 blend = gr.Radio(BLENDS, value=defaults.blend, label=OPTIONS["blend"].label,
                                  info="A soft edge hides the seam around the new mouth.")
                 precision = gr.Radio(PRECISIONS, value=defaults.precision, label=OPTIONS["precision"].label,
-                                     info=PRECISION_INFO)
+                                     info=PRECISION_INFO, elem_id="precision")
             with gr.Row():
                 landmarks = gr.Radio(options.page_choices("landmarks"), value=defaults.landmarks,
                                      label=OPTIONS["landmarks"].label, elem_id="landmarks",
