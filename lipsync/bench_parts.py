@@ -3,6 +3,7 @@ scorer per scored frame and as a share of a generation, and a live session fed i
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -57,9 +58,10 @@ def scorer_alone(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
 
 
 def score_share(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
-    """What scoring adds to a generation: the same request with score off, then on, as a share of the first."""
+    """What scoring adds to a generation: the same request with score off, then on, as a share of the first (a
+    `fresh` case detects in both, so only the scoring differs)."""
     off, _ = one_request(bench, case, case.speech)
-    on_case = Case(case.key, case.label, case.measure, case.face, case.speech, {**case.changes, "score": "on"})
+    on_case = dataclasses.replace(case, changes={**case.changes, "score": "on"})
     on, result = one_request(bench, on_case, case.speech)
     share = (on - off) / off
     return {case.key: share}, f"+{share:.0%} of the generation ({off:.1f} s -> {on:.1f} s, {result.frames} frames)"
