@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     if result.tts_fallback_reason:
         print(f"note: gTTS was unavailable ({result.tts_fallback_reason}); used espeak-ng.", file=sys.stderr)
-    print(f"{result.path}: {result.duration:.2f} s, {result.frames} frames at {result.fps:.2f} fps "
-          f"(faces placed by landmarks in {result.landmark_frames}), {result.width}x{result.height}, "
-          f"made in {result.seconds:.1f} s")
+    placed = "" if result.landmark_frames is None else f" (faces placed by landmarks in {result.landmark_frames})"
+    print(f"{result.path}: {result.duration:.2f} s, {result.frames} frames at {result.fps:.2f} fps{placed}, "
+          f"{result.width}x{result.height}, made in {result.seconds:.1f} s")
     if result.score is not None:
         print(f"lip sync: {result.score.summary()}")
     return 0

@@ -3,10 +3,13 @@ first preview segment, seconds of one request, a part alone, peak memory), and t
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import multiprocessing
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -19,12 +22,13 @@ import torch
 from . import detect, models, runtime
 from .bench_media import Inputs
 from .config import LipSyncConfig
-from .pipeline import Result, generate
+from .pipeline import Result, find_faces, generate
 from .runtime import DTYPES
 from .video import iter_video_frames, open_face
 
 PAIRS = 3  # a case with a target is timed in this many (generator, end to end) pairs
 RSS_TIMEOUT = 1800
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # where `python -m lipsync` finds the package
 
 
 @dataclass
@@ -142,6 +146,38 @@ def first_segment(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
 def request_seconds(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     seconds, result = one_request(bench, case, case.speech)
     return {case.key: seconds}, f"{seconds:.2f} s ({result.width}x{result.height}, {result.frames} frames)"
+
+
+def cold_command(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """The command line's whole run in a fresh process (import, model loading, the request, exit) beside one warm
+    request of the same in this process, with the face's box given (found first, untimed); PAIRS alternating
+    pairs, the median pair counted."""
+    face, speech = bench.inputs.face(case.face), bench.inputs.speech(case.speech)
+    _, faces = find_faces(face, bench.config(case))
+    x1, y1, x2, y2 = faces[0].bounds(*_size(face, bench.config(case)))
+    box = (y1, y2, x1, x2)
+    warm = dataclasses.replace(case, changes={**case.changes, "box": box})
+    out = bench.folder / "cold.mp4"
+    command = [sys.executable, "-m", "lipsync", "--face", str(face), "--audio", str(speech), "--out", str(out),
+               "--box", *map(str, box), "--checkpoint-dir", str(bench.base.checkpoint_dir),
+               "--enhance", bench.base.enhance, "--keep-silence", str(bench.base.keep_silence).lower(),
+               "--device", bench.device, "--precision", bench.precision]
+    pairs = []
+    for _ in range(PAIRS):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, cwd=PACKAGE_ROOT, timeout=RSS_TIMEOUT)
+        cold = time.perf_counter() - started
+        pairs.append((cold, one_request(bench, warm, case.speech)[0]))
+    cold, warm_seconds = sorted(pairs, key=lambda pair: pair[0] / pair[1])[len(pairs) // 2]
+    figures = {f"{case.key}_seconds": cold, f"{case.key}_warm_seconds": warm_seconds,
+               f"{case.key}_vs_warm": cold / warm_seconds}
+    return figures, (f"{cold:.1f} s, a warm request {warm_seconds:.1f} s beside it ({cold / warm_seconds:.2f}x), "
+                     f"median of {PAIRS} pairs")
+
+
+def _size(face: Path, config: LipSyncConfig) -> tuple[int, int]:
+    source = open_face(face, config.output_size, config.max_image_pixels, config.still_fps)
+    return source.width, source.height
 
 
 def detector_alone(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
+from . import user_cache
 from .errors import CheckpointError
 from .runtime import CHECKPOINT_DIR_ENV, CheckpointFolder
 
-CACHE_ENV = "LIPSYNC_CACHE"
 
 
 @dataclass(frozen=True)
@@ -162,11 +162,7 @@ def sha256_of(path: Path) -> str:
         stamps = _read_stamps()
         stamps[key] = _verified[key]
         try:
-            stamp_file = _stamp_file()
-            stamp_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = stamp_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(stamps))
-            tmp.replace(stamp_file)
+            user_cache.write_atomically(_stamp_file(), json.dumps(stamps).encode())
         except OSError:
             pass  # a read-only home only costs a re-hash in the next process
     return _verified[key]
@@ -182,7 +178,7 @@ def hash_file(path: str | os.PathLike) -> str:
 
 def _stamp_file() -> Path:
     """Where verified sha256 sums are remembered between processes."""
-    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "lipsync")) / "verified.json"
+    return user_cache.folder() / "verified.json"
 
 
 def _read_stamps() -> dict[str, str]:

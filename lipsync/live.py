@@ -231,7 +231,8 @@ class LiveSession:
         generator = MouthGenerator(models.load_generator(config.checkpoint, resolved.checkpoints, resolved.device,
                                                          resolved.dtype), resolved)
         self._mouths = generator.for_still(self._crops)  # the faces' part of the network, computed once
-        # Paid here, not by the first chunk: librosa's lazy imports and the mel basis, the generator's first run.
+        # Paid here, not by the first chunk: the mel basis (librosa's import, in a first process) and the
+        # generator's first run.
         audio.melspectrogram(np.zeros(N_FFT, np.float32))
         self._mouths([np.full((N_MELS, MEL_WINDOW), -audio.MEL_LIMIT, np.float32)] * len(self._crops))
         self._hop = SAMPLE_RATE / self.fps

@@ -38,7 +38,7 @@ class Result:
     width: int
     height: int
     synced_frames: int  # frames where a mouth was generated
-    landmark_frames: int  # of those, frames where a face was placed by its landmarks
+    landmark_frames: int | None  # of those, frames where a face was placed by its landmarks (None: not looked for)
     tts_engine: str | None
     tts_fallback_reason: str | None
     seconds: float  # wall time of the whole request
@@ -99,7 +99,8 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         report(progress, Stage.ENCODE, 1.0)
         score = _score(encoded, source, found, n_out, loaded.scorer, config, work)
         output.place_output(encoded, out_path)
-    return Result(out_path, speech.duration, n_out, fps, source.width, source.height, synced, landmarked,
+    return Result(out_path, speech.duration, n_out, fps, source.width, source.height, synced,
+                  landmarked if loaded.landmarker is not None else None,
                   spoken.engine if spoken else None, spoken.fallback_reason if spoken else None,
                   time.perf_counter() - started, score=score)
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
-import python_speech_features
 import torch
 
 from .audio import SAMPLE_RATE
@@ -75,6 +74,8 @@ def usable_windows(video_frames: int, audio_samples: int) -> int:
 def mfcc_windows(samples: np.ndarray, count: int) -> np.ndarray:
     """(count, 13, 20) float32: for frame i, columns 4i … 4i+19 of python_speech_features' MFCC (its defaults)
     of 16 kHz mono samples in [-1, 1]."""
+    import python_speech_features  # here: it imports scipy.fftpack, half a second at every start otherwise
+
     features = python_speech_features.mfcc(np.asarray(samples, np.float64) * PCM_SCALE, SAMPLE_RATE).T
     windows = np.lib.stride_tricks.sliding_window_view(features, MFCC_WINDOW, axis=1)[:, ::MFCC_PER_FRAME]
     if windows.shape[1] < count:

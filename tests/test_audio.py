@@ -1,10 +1,15 @@
 """The mel recipe checked against an independent numpy computation, plus frame chunking and silence finding."""
 
+import os
+import sys
+import wave
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.signal import get_window
 
-from conftest import SPEECH, cut_speech, run
+from conftest import ROOT, SPEECH, cut_speech, run
 from lipsync import audio, silence
 from lipsync.errors import AudioError
 
@@ -148,3 +153,51 @@ def test_speech_of_any_length_is_read_whole_without_a_limit(tmp_path, name):
     np.testing.assert_array_equal(speech.samples[125 * second:126 * second], original[5 * second:6 * second])
     with pytest.raises(AudioError, match=r"The speech is 130 s long; the limit is 120 s\."):
         audio.load_speech(long, work, max_seconds=120)
+
+
+def test_a_recording_at_another_rate_is_resampled_as_librosa_resamples_it(tmp_path):
+    import librosa
+
+    recording = cut_speech(tmp_path / "speech.wav", 2.0, extra=["-ar", "44100"])  # plain WAV, read as it is
+    speech = audio.load_speech(recording, tmp_path, max_seconds=None)
+    with wave.open(str(recording)) as handle:
+        pcm = np.frombuffer(handle.readframes(handle.getnframes()), np.int16).astype(np.float32) / 32768.0
+    np.testing.assert_array_equal(speech.samples, librosa.resample(pcm, orig_sr=44100, target_sr=16000))
+
+
+MEL_BASIS_CHECK = """
+import sys
+import numpy as np
+from lipsync import audio
+basis = audio._mel_basis()
+mel = audio.melspectrogram(np.zeros(8000, np.float32))
+print(sorted(name for name in ("librosa.filters", "scipy.signal", "numba") if name in sys.modules))
+np.save(sys.argv[1], basis)
+"""
+
+
+def test_the_mel_basis_is_librosas_kept_on_disk_so_later_starts_skip_librosa(tmp_path):
+    """The first process makes the basis with librosa and keeps it in the cache folder; the next one reads it
+    and never imports librosa's filters, scipy.signal or numba (seconds at every start). A damaged file is made
+    again; a read-only cache folder only costs the import."""
+    import librosa
+
+    expected = librosa.filters.mel(sr=16000, n_fft=800, n_mels=80, fmin=55, fmax=7600)
+    cache = tmp_path / "cache"
+
+    def start(env_cache: Path) -> list[str]:
+        out = tmp_path / "basis.npy"
+        done = run([sys.executable, "-c", MEL_BASIS_CHECK, str(out)], cwd=ROOT,
+                   env={**os.environ, "LIPSYNC_CACHE": str(env_cache), "PYTHONPATH": str(ROOT)})
+        np.testing.assert_array_equal(np.load(out), expected)
+        return done.stdout.decode().strip().splitlines()[-1]
+
+    assert start(cache) == "['librosa.filters', 'numba', 'scipy.signal']"
+    [kept] = cache.glob("mel_basis_*.npy")
+    assert start(cache) == "[]"
+    kept.write_bytes(kept.read_bytes()[:200])  # truncated
+    assert start(cache) == "['librosa.filters', 'numba', 'scipy.signal']"
+    np.testing.assert_array_equal(np.load(kept), expected)  # written whole again
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be")
+    assert start(blocked) == "['librosa.filters', 'numba', 'scipy.signal']"
