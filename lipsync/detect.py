@@ -29,6 +29,7 @@ DETECT_BATCH = 16
 VIDEO_DETECT_STRIDE = 2  # videos are searched on every 2nd frame, the frames between interpolated
 RETRY_ANGLES = (15.0, -15.0, 30.0, -30.0)  # frames with no upright face are searched again, rotated
 MAX_EYE_ROLL = 20.0  # degrees; a steeper "eye line" in a crop is two wrong detections (the eye cascade sees ±15°)
+VIDEO_ROLL_EVERY = 4  # a video's eye line is looked for on every 4th searched frame
 ROLL_SEARCH = (10.0, -10.0, 20.0, -20.0, 30.0, -30.0)  # stills: crops turned this much more are searched for eyes
 HAAR_EYE = "haarcascade_eye.xml"
 CACHE_ENTRIES = 16
@@ -122,19 +123,21 @@ def _detect_batch(detector: Detector, frames: list[np.ndarray], scale: float, al
                   search_roll: bool, landmarker: torch.nn.Module | None) -> list[list[FaceBox]]:
     """Faces per frame: upright first, then rotated copies for frames with none; then each face's landmarks (on
     the face turned upright as found) and its roll from their eye centres, or, where they fail their gate or are
-    not asked for, from the Haar eye cascade. search_roll also looks for the cascade's eye line in turned crops:
-    thorough, and too slow for every frame of a video, where the roll of other frames fills in."""
+    not asked for, from the Haar eye cascade. search_roll (a still) also looks for the cascade's eye line in turned
+    crops: thorough, and too slow for a video, whose eye line is looked for on every VIDEO_ROLL_EVERY-th searched
+    frame only; the track interpolates the roll between the frames where it was measured."""
     found = [_to_boxes(_strongest(rows), scale, 0.0, (0, 0)) for rows in detector.detect(frames)]
     if align_roll:
         _retry_turned(detector, frames, found, scale)
     marks = (landmarks.locate(landmarker, frames, found, scale) if landmarker is not None
              else [[None] * len(boxes) for boxes in found])
-    for frame, boxes, faces in zip(frames, found, marks):
+    for position, (frame, boxes, faces) in enumerate(zip(frames, found, marks)):
+        eye_line = search_roll or position % VIDEO_ROLL_EVERY == 0
         for k, (box, face) in enumerate(zip(boxes, faces)):
             if face is not None and face.passed:
                 angle = face_geometry.roll_degrees(face.points) if align_roll else box.angle
                 boxes[k] = FaceBox(box.cx, box.cy, box.w, box.h, angle, eyes=align_roll, points=face.points)
-            elif align_roll:
+            elif align_roll and eye_line:
                 angle = _measure_roll(frame, box.scaled(scale), search_roll)
                 if angle is not None:
                     boxes[k] = FaceBox(box.cx, box.cy, box.w, box.h, angle, eyes=True)
