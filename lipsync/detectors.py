@@ -18,9 +18,6 @@ S3FD_MEAN_BGR = (104.0, 117.0, 123.0)  # subtracted from the input, as in traini
 S3FD_VARIANCES = (0.1, 0.2)  # scale of the centre and size offsets, as in training
 MAX_FACES = 20  # faces kept per frame, most confident (for the cascade: largest) first
 HAAR_FACE = "haarcascade_frontalface_default.xml"
-# Near a face found in the frame before, fewer overlapping hits confirm it: a whole-frame search (several times
-# slower) then follows only where the face really went.
-NEAR_NEIGHBOURS = 3
 
 
 class Detector(Protocol):
@@ -36,11 +33,11 @@ class HaarDetector:
     def __init__(self):
         self._local = threading.local()  # one cascade per thread: OpenCV does not promise it is thread-safe
 
-    def _search(self, gray: np.ndarray, min_side: int, max_side: int = 0, neighbours: int = 5) -> np.ndarray:
+    def _search(self, gray: np.ndarray, min_side: int, max_side: int = 0) -> np.ndarray:
         if not hasattr(self._local, "cascade"):
             self._local.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / HAAR_FACE))
-        boxes = self._local.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=neighbours,
-                                                     minSize=(min_side, min_side), maxSize=(max_side, max_side))
+        boxes = self._local.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side),
+                                            maxSize=(max_side, max_side))
         return np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
 
     def _near(self, gray: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
@@ -50,8 +47,7 @@ class HaarDetector:
             side = x2 - x1
             rx1, ry1 = int(max(0, x1 - side / 2)), int(max(0, y1 - side / 2))
             rx2, ry2 = int(min(width, x2 + side / 2)), int(min(height, y2 + side / 2))
-            boxes = self._search(gray[ry1:ry2, rx1:rx2], max(24, int(side * 0.75)), int(side * 1.33) + 1,
-                                 NEAR_NEIGHBOURS)
+            boxes = self._search(gray[ry1:ry2, rx1:rx2], max(24, int(side * 0.75)), int(side * 1.33) + 1)
             if not len(boxes):
                 return None
             x, y, w, h = max(boxes, key=lambda b: b[2])
