@@ -39,11 +39,11 @@ class ProgressBar:
     """One line on a terminal, drawn by tqdm: stage and percentage, redrawn in place when they change; silent when
     stderr is not a terminal, so logs and error output stay one plain line."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
         # delay=inf: tqdm draws only when refresh() is called below, never on its own timer.
-        self.bar = tqdm(total=100, file=stream, bar_format="[{bar:30}] {percentage:3.0f}% {desc}", ascii=".#",
-                        disable=not stream.isatty(), delay=float("inf"))
+        self.bar = tqdm(total=100, file=self.stream, bar_format="[{bar:30}] {percentage:3.0f}% {desc}", ascii=".#",
+                        disable=not self.stream.isatty(), delay=float("inf"))
         self.last = None
 
     def __call__(self, fraction: float, stage: str) -> None:

@@ -90,7 +90,7 @@ def paste(frame: np.ndarray, box: FaceBox, generated: np.ndarray, original_crop:
         generated = match_color(generated, original_crop, in_crop)
     # Map region pixels to crop pixels: the crop matrix of the box moved to the region's origin.
     matrix = box.moved(x1, y1).crop_matrix(FACE_SIZE)
-    face = cv2.warpAffine(_to_bytes(generated), matrix, (x2 - x1, y2 - y1),
+    face = cv2.warpAffine(generated.astype(np.float32), matrix, (x2 - x1, y2 - y1),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     _blend_region(frame, bounds, face, _mask_alpha(box, bounds, in_crop, speech_weight))
 
@@ -103,7 +103,7 @@ def paste_restored(frame: np.ndarray, box: FaceBox, restored: np.ndarray, matrix
     x1, y1, x2, y2 = bounds = even_bounds(box, width, height)
     if x2 <= x1 or y2 <= y1 or speech_weight <= 0:
         return
-    face = cv2.warpAffine(_to_bytes(restored), shifted_matrix(matrix, x1, y1), (x2 - x1, y2 - y1),
+    face = cv2.warpAffine(restored.astype(np.float32), shifted_matrix(matrix, x1, y1), (x2 - x1, y2 - y1),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     _blend_region(frame, bounds, face, _mask_alpha(box, bounds, blend_mask(box, blend, mask), speech_weight))
 
@@ -117,18 +117,13 @@ def _mask_alpha(box: FaceBox, bounds: tuple[int, int, int, int], in_crop: np.nda
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0) * speech_weight
 
 
-def _to_bytes(image: np.ndarray) -> np.ndarray:
-    """A float image (0..255) rounded to uint8, before it is warped into the frame: the warp and the colour
-    conversion then run on bytes, several times faster on a large face than on floats."""
-    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
-
-
 def _blend_region(frame: np.ndarray, bounds: tuple[int, int, int, int], face: np.ndarray, alpha: np.ndarray) -> None:
-    """Blend a uint8 BGR image of the region into an I420 frame in place with per-pixel alpha, on the Y, U and V
-    planes (rounded to the nearest level); where alpha is 0 the frame keeps its values exactly."""
+    """Blend a BGR image (float, 0..255) of the region into an I420 frame in place with per-pixel alpha, on the Y, U
+    and V planes (by cv2.blendLinear, rounded to the nearest level); where alpha is 0 the frame keeps its values
+    exactly."""
     x1, y1, x2, y2 = bounds
     chroma_alpha = cv2.resize(alpha, ((x2 - x1) // 2, (y2 - y1) // 2), interpolation=cv2.INTER_AREA)
-    for plane, new, plane_alpha, step in zip(planes(frame), planes(to_i420(face)), (alpha, chroma_alpha, chroma_alpha),
-                                             (1, 2, 2)):
+    new_planes = planes(to_i420(np.clip(face + 0.5, 0, 255).astype(np.uint8)))
+    for plane, new, plane_alpha, step in zip(planes(frame), new_planes, (alpha, chroma_alpha, chroma_alpha), (1, 2, 2)):
         old = plane[y1 // step:y2 // step, x1 // step:x2 // step]
         old[...] = cv2.blendLinear(new, old, plane_alpha, 1.0 - plane_alpha)

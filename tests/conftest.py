@@ -1,16 +1,18 @@
 """Shared fixtures and helpers: random-weight checkpoints of the real architectures, the shared real media, the CLI
-in a subprocess, ffprobe, the output encoder's own noise, the app on a local port."""
+(its entry point in this process, or in a subprocess), ffprobe, the output encoder's own noise, the app on a local port."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -103,12 +105,30 @@ def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, check=True, capture_output=True, timeout=300, **kwargs)
 
 
-def cli(*args, cwd: Path = ROOT, env: dict[str, str] | None = None,
-        timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python -m lipsync ARGS` in a subprocess running this checkout's code; text output captured."""
-    environment = dict(os.environ, **(env or {}), PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "lipsync", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=environment)
+def cli(*args, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 600,
+        process: bool = False) -> subprocess.CompletedProcess:
+    """`python -m lipsync ARGS`, text output captured: by default its entry point (lipsync.__main__.main, what
+    `python -m lipsync` runs) in this process, with `env` and `cwd` set around it: the same parsing, messages and
+    exit codes without starting torch again (seconds a run). An exception it lets out fails the test, as a
+    traceback would. process=True: in a subprocess running this checkout's code, for what only a process shows."""
+    command = [sys.executable, "-m", "lipsync", *map(str, args)]
+    if process:
+        environment = dict(os.environ, **(env or {}), PYTHONPATH=str(ROOT))
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=environment)
+    from lipsync.__main__ import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(stdout), redirect_stderr(stderr):
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        if env and "TMPDIR" in env:
+            patch.setattr(tempfile, "tempdir", env["TMPDIR"])  # read once per process otherwise
+        patch.chdir(cwd)
+        try:
+            code = main(command[3:])
+        except SystemExit as exc:  # argparse's refusals
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    return subprocess.CompletedProcess(command, code, stdout.getvalue(), stderr.getvalue())
 
 
 def through_encoder(image: np.ndarray, folder: Path, rate: str = "25") -> list[np.ndarray]:

@@ -15,9 +15,10 @@ def speech_3s(tmp_path_factory):
 
 
 def test_cli_portrait_with_speech(tmp_path, speech_3s):
+    """The real command, in its own process (the other CLI tests call its entry point in this one)."""
     out = tmp_path / "out.mp4"
     done = cli("--face", PORTRAIT, "--audio", speech_3s, "--out", out, "--detector", "haar",
-               env={"TMPDIR": str(tmp_path)})
+               env={"TMPDIR": str(tmp_path)}, process=True)
     assert done.returncode == 0, done.stderr
     assert_valid_mp4(out, 3.0, (300, 446), 25)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("lipsync-")]
