@@ -1,5 +1,6 @@
 """Shared fixtures and helpers: random-weight checkpoints of the real architectures, the shared real media, the CLI
-(its entry point in this process, or in a subprocess), ffprobe, the output encoder's own noise, the app on a local port."""
+(its entry point in this process, or in a subprocess), ffprobe, the output encoder's own noise, the app on a local
+port."""
 
 from __future__ import annotations
 
