@@ -112,17 +112,19 @@ def one_request(bench: Bench, case: Case, speech: float, segments: list[float] |
 # ---------------------------------------------------------------- the kinds of measure
 
 def end_to_end(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
-    """Frames a second end to end, as a ratio to the generator alone. With a target: timed PAIRS times, each beside
-    a fresh measure of the generator, and the median pair counted; a shared machine's speed drifts over seconds,
-    and a ratio of two numbers taken far apart would measure the drift. Without: set against the median of every
-    measure of the generator so far."""
+    """Frames a second end to end, as a ratio to the generator alone. With a target: timed PAIRS times, each against
+    the mean of a fresh measure of the generator just before and one just after it, and the median pair counted; a
+    shared machine's speed drifts over seconds, and a ratio of two numbers taken far apart would measure the drift.
+    Without: set against the median of every measure of the generator so far."""
     paired = case.target is not None
     pairs = []
     for _ in range(PAIRS if paired else 1):
         if paired:
             bench.generator_runs.append(bench.generator_fps())
-        model = bench.generator_runs[-1] if paired else statistics.median(bench.generator_runs)
         seconds, result = one_request(bench, case, case.speech)
+        if paired:
+            bench.generator_runs.append(bench.generator_fps())
+        model = statistics.mean(bench.generator_runs[-2:]) if paired else statistics.median(bench.generator_runs)
         pairs.append((model, result.frames / seconds))
     ratios = [fps / model for model, fps in pairs]
     model, fps = sorted(pairs, key=lambda pair: pair[1] / pair[0])[len(pairs) // 2]
@@ -131,7 +133,7 @@ def end_to_end(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     if paired:
         figures[f"{case.key}_vs_model_pairs"] = [round(ratio, 3) for ratio in ratios]
         text += (f", median of {PAIRS} pairs ({', '.join(f'{ratio:.2f}x' for ratio in ratios)}; "
-                 f"the generator {model:.1f} frames/s beside it; target {case.target:.2f}x)")
+                 f"the generator {model:.1f} frames/s around it; target {case.target:.2f}x)")
     return figures, text
 
 

@@ -267,7 +267,7 @@ def test_paste_restored_blends_as_much_as_the_chosen_mask(portrait, restored, ma
 
 
 def test_enhance_in_the_pipeline_restores_only_the_lower_face(restorer_file, portrait, tmp_path):
-    speech = cut_speech(tmp_path / "s.wav", 0.2, start=4.0)
+    speech = cut_speech(tmp_path / "s.wav", 0.12, start=4.0)  # 3 frames: GFPGAN takes seconds a face here
     config = LipSyncConfig(detector="haar", keep_silence=False, precision="fp32")
     stages = []
     plain = generate(PORTRAIT, tmp_path / "plain.mp4", audio_path=speech, config=config)
@@ -288,7 +288,7 @@ def test_enhance_with_hand_landmarks_restores_only_inside_the_chosen_mask(restor
                                                                           hand_landmarks, tmp_path, mask):
     """The portrait's hand landmarks in place of FAN's: the restored face shows inside the mask, and beyond it the
     enhanced video is the input within the encoder's own noise there."""
-    speech = cut_speech(tmp_path / "s.wav", 0.2, start=4.0)
+    speech = cut_speech(tmp_path / "s.wav", 0.12, start=4.0)  # 3 frames: GFPGAN takes seconds a face here
     config = LipSyncConfig(detector="haar", keep_silence=False, precision="fp32", landmarks="fan", mask=mask,
                            checkpoint_dir=str(landmark_dir))
     plain = generate(PORTRAIT, tmp_path / "plain.mp4", audio_path=speech, config=config)
