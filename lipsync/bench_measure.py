@@ -155,8 +155,8 @@ def cold_command(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     request of the same in this process, with the face's box given (found first, untimed); PAIRS alternating
     pairs, the median pair counted."""
     face, speech = bench.inputs.face(case.face), bench.inputs.speech(case.speech)
-    _, faces = find_faces(face, bench.config(case))
-    x1, y1, x2, y2 = faces[0].bounds(*_size(face, bench.config(case)))
+    frame, faces = find_faces(face, bench.config(case))
+    x1, y1, x2, y2 = faces[0].bounds(frame.shape[1], frame.shape[0])
     box = (y1, y2, x1, x2)
     warm = dataclasses.replace(case, changes={**case.changes, "box": box})
     out = bench.folder / "cold.mp4"
@@ -175,11 +175,6 @@ def cold_command(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
                f"{case.key}_vs_warm": cold / warm_seconds}
     return figures, (f"{cold:.1f} s, a warm request {warm_seconds:.1f} s beside it ({cold / warm_seconds:.2f}x), "
                      f"median of {PAIRS} pairs")
-
-
-def _size(face: Path, config: LipSyncConfig) -> tuple[int, int]:
-    source = open_face(face, config.output_size, config.max_image_pixels, config.still_fps)
-    return source.width, source.height
 
 
 def detector_alone(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:

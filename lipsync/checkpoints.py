@@ -17,7 +17,6 @@ from .errors import CheckpointError
 from .runtime import CHECKPOINT_DIR_ENV, CheckpointFolder
 
 
-
 @dataclass(frozen=True)
 class CheckpointSpec:
     name: str

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
 
@@ -217,7 +216,7 @@ class LiveSession:
         still, faces = pipeline.find_faces(photo, config)
         if not video.is_still(photo):
             raise FaceError(f"'{Path(photo).name}' is a video; live mode needs a photo.")
-        self.fps = float(Fraction(config.still_fps).limit_denominator(1001))  # as video.open_face gives a still's
+        self.fps = float(video.still_rate(config.still_fps))
         self.height, self.width = still.shape[:2]
         # As lipsync.generate plans a still: a fixed box is used as given, detections are padded and chosen.
         self.boxes = faces if config.box is not None else track.plan_faces(

@@ -45,6 +45,11 @@ def output_dimensions(width: int, height: int, output_size: int) -> tuple[int, i
     return max(2, width - width % 2), max(2, height - height % 2)
 
 
+def still_rate(still_fps: float) -> Fraction:
+    """The frame rate a still's video is made at."""
+    return Fraction(still_fps).limit_denominator(1001)
+
+
 def open_face(path: str | Path, output_size: int, max_pixels: int, still_fps: float) -> FaceInput:
     """Tell a still from a video by its content (not its name) and check it before decoding it in full."""
     path = Path(path)
@@ -55,7 +60,7 @@ def open_face(path: str | Path, output_size: int, max_pixels: int, still_fps: fl
         if min(width, height) > output_size:
             still = cv2.resize(still, (out_w, out_h), interpolation=cv2.INTER_AREA)
         still = still[:out_h, :out_w]  # an odd last row or column is dropped, not resampled
-        return FaceInput(path, out_w, out_h, Fraction(still_fps).limit_denominator(1001), np.ascontiguousarray(still))
+        return FaceInput(path, out_w, out_h, still_rate(still_fps), np.ascontiguousarray(still))
     info = media.probe(path, "face video")
     if info is not None and info.video is None and info.has_audio:
         raise FaceError(f"'{path.name}' is a sound recording; the face must be an image or a video.")
