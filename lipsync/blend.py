@@ -3,6 +3,7 @@ mouth drawn from the face's landmarks), or the original hard paste of the whole 
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 import cv2
@@ -22,6 +23,7 @@ EDGE_TAPER = 6  # pixels at the crop's edge forced down to zero, so nothing show
 # The landmark masks' feather, in crop pixels, a quarter of the crop: its smoothstep is 4/5 as steep at its middle
 # as the oval's blur, so their edges are softer than the oval's.
 SOFT_EDGE = 24.0
+UNSEEN_ALPHA = 1 / 512  # below this a mask cannot move a pixel by half a level, even from 0 to 255
 
 
 @cache  # one per width
@@ -81,31 +83,55 @@ def paste(frame: np.ndarray, box: FaceBox, generated: np.ndarray, original_crop:
     """Blend a generated 96×96 BGR crop (float, 0..255) into an I420 frame in place through the face's mask (see
     blend_mask), as much as `speech_weight` (1 while speaking, down to 0 in silences).
     The blend is done on the Y, U and V planes, so pixels outside the mask keep their decoded values exactly."""
-    width, height = frame_size(frame)
-    x1, y1, x2, y2 = bounds = even_bounds(box, width, height)
-    if x2 <= x1 or y2 <= y1 or speech_weight <= 0:
-        return
     in_crop = blend_mask(box, blend, mask)
+    bounds = _mask_bounds(frame, box, in_crop)
+    if bounds is None or speech_weight <= 0:
+        return
     if color_match and blend != "hard":
         generated = match_color(generated, original_crop, in_crop)
     # Map region pixels to crop pixels: the crop matrix of the box moved to the region's origin.
-    matrix = box.moved(x1, y1).crop_matrix(FACE_SIZE)
-    face = cv2.warpAffine(generated.astype(np.float32), matrix, (x2 - x1, y2 - y1),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-    _blend_region(frame, bounds, face, _mask_alpha(box, bounds, in_crop, speech_weight))
+    matrix = box.moved(bounds[0], bounds[1]).crop_matrix(FACE_SIZE)
+    _blend_region(frame, bounds, _warp_bytes(generated, matrix, bounds), _mask_alpha(box, bounds, in_crop, speech_weight))
 
 
 def paste_restored(frame: np.ndarray, box: FaceBox, restored: np.ndarray, matrix: np.ndarray, blend: str, mask: str,
                    speech_weight: float) -> None:
     """Blend a restored 512×512 BGR face (float, 0..255), aligned with `matrix` (frame -> face), into an I420
     frame in place, only through the mouth's own mask, so it changes exactly what the mouth changed."""
-    width, height = frame_size(frame)
-    x1, y1, x2, y2 = bounds = even_bounds(box, width, height)
-    if x2 <= x1 or y2 <= y1 or speech_weight <= 0:
+    in_crop = blend_mask(box, blend, mask)
+    bounds = _mask_bounds(frame, box, in_crop)
+    if bounds is None or speech_weight <= 0:
         return
-    face = cv2.warpAffine(restored.astype(np.float32), shifted_matrix(matrix, x1, y1), (x2 - x1, y2 - y1),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-    _blend_region(frame, bounds, face, _mask_alpha(box, bounds, blend_mask(box, blend, mask), speech_weight))
+    face = _warp_bytes(restored, shifted_matrix(matrix, bounds[0], bounds[1]), bounds)
+    _blend_region(frame, bounds, face, _mask_alpha(box, bounds, in_crop, speech_weight))
+
+
+def _mask_bounds(frame: np.ndarray, box: FaceBox, in_crop: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The part of the frame the blend can change, on even coordinates: the box's bounds cut down to the crop rows
+    and columns where its mask reaches UNSEEN_ALPHA, grown by a pixel for the interpolation; None when empty."""
+    rows = np.flatnonzero(in_crop.max(axis=1) >= UNSEEN_ALPHA)
+    columns = np.flatnonzero(in_crop.max(axis=0) >= UNSEEN_ALPHA)
+    if not len(rows):
+        return None
+    left, right, top, bottom = columns[0] - 1, columns[-1] + 1, rows[0] - 1, rows[-1] + 1
+    corners = np.array([[left, top], [right, top], [left, bottom], [right, bottom]], np.float64)
+    from_crop = cv2.invertAffineTransform(box.crop_matrix(FACE_SIZE))
+    in_frame = corners @ from_crop[:, :2].T + from_crop[:, 2]
+    width, height = frame_size(frame)
+    x1, y1, x2, y2 = even_bounds(box, width, height)
+    x1, y1 = max(x1, math.floor(in_frame[:, 0].min()) & ~1), max(y1, math.floor(in_frame[:, 1].min()) & ~1)
+    x2, y2 = min(x2, (math.ceil(in_frame[:, 0].max()) + 2) & ~1), min(y2, (math.ceil(in_frame[:, 1].max()) + 2) & ~1)
+    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
+
+
+def _warp_bytes(image: np.ndarray, matrix: np.ndarray, bounds: tuple[int, int, int, int]) -> np.ndarray:
+    """A float BGR image warped into the region (matrix: region -> image) and rounded to bytes. Clipped to 0..255
+    before the warp, whose bilinear weights keep it there, so the rounding needs no clip of the larger region."""
+    x1, y1, x2, y2 = bounds
+    clipped = np.clip(image, 0, 255, dtype=np.float32)
+    warped = cv2.warpAffine(clipped, matrix, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_REPLICATE)
+    return cv2.convertScaleAbs(warped)
 
 
 def _mask_alpha(box: FaceBox, bounds: tuple[int, int, int, int], in_crop: np.ndarray,
@@ -118,12 +144,12 @@ def _mask_alpha(box: FaceBox, bounds: tuple[int, int, int, int], in_crop: np.nda
 
 
 def _blend_region(frame: np.ndarray, bounds: tuple[int, int, int, int], face: np.ndarray, alpha: np.ndarray) -> None:
-    """Blend a BGR image (float, 0..255) of the region into an I420 frame in place with per-pixel alpha, on the Y, U
-    and V planes (by cv2.blendLinear, rounded to the nearest level); where alpha is 0 the frame keeps its values
+    """Blend a BGR image (bytes) of the region into an I420 frame in place with per-pixel alpha, on the Y, U and V
+    planes (by cv2.blendLinear, rounded to the nearest level); where alpha is 0 the frame keeps its values
     exactly."""
     x1, y1, x2, y2 = bounds
     chroma_alpha = cv2.resize(alpha, ((x2 - x1) // 2, (y2 - y1) // 2), interpolation=cv2.INTER_AREA)
-    new_planes = planes(to_i420(np.clip(face + 0.5, 0, 255).astype(np.uint8)))
+    new_planes = planes(to_i420(face))
     for plane, new, plane_alpha, step in zip(planes(frame), new_planes, (alpha, chroma_alpha, chroma_alpha), (1, 2, 2)):
         old = plane[y1 // step:y2 // step, x1 // step:x2 // step]
         old[...] = cv2.blendLinear(new, old, plane_alpha, 1.0 - plane_alpha)
