@@ -186,7 +186,8 @@ def detector_alone(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     source = open_face(bench.inputs.face(case.face), config.output_size, config.max_image_pixels, config.still_fps)
     scale = detect.detection_scale(source.width, source.height, False)
     size = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
-    decoded = list(itertools.islice(iter_video_frames(source, *size, config.subprocess_timeout), case.frames))
+    decoded = list(itertools.islice(iter_video_frames(source, *size, config.subprocess_timeout, searched_only=True),
+                                    case.frames))
     detector.detect(decoded[:detect.DETECT_BATCH])  # warm-up
     started = time.perf_counter()
     for first in range(0, len(decoded), detect.DETECT_BATCH):

@@ -91,8 +91,8 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         found, plan = _plan(source, n_out, loaded.detector, loaded.landmarker, config, resolved, progress)
         speech_weights = (silence.speech_weights(speech.samples, fps, n_out) if config.keep_silence
                           else np.ones(n_out, np.float32))
-        request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), speech_weights, config,
-                                 speech.mux_path, work)
+        request = render.Request(source, plan, None if config.box is not None else len(plan), n_out,
+                                 audio.melspectrogram(speech.samples), speech_weights, config, speech.mux_path, work)
         encoded = work / "out.mp4"
         synced, landmarked = render.render(request, loaded.generator, loaded.enhancer, encoded, progress,
                                            on_segment)
@@ -161,26 +161,24 @@ def _existing(path, what: str, error: type[LipSyncError], config: LipSyncConfig)
 def _detections(source: video.FaceInput, needed: int, detector: Detector | None, landmarker: torch.nn.Module | None,
                 config: LipSyncConfig, resolved: runtime.Runtime, progress: ProgressFn | None) -> list[list[FaceBox]]:
     """Faces in the first `needed` frames of the input (all of them, if it has fewer), with their landmarks where
-    a landmark model is given, from the cache when the same bytes were seen with the same settings and models."""
+    a landmark model is given, from the cache when the same bytes were seen with the same settings and models.
+    A box given by hand is the one entry for every frame: nothing is decoded for it."""
+    if config.box is not None:
+        return [[detect.fixed_box(config, source.width, source.height)]]
     scale = detect.detection_scale(source.width, source.height, source.is_still)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
     key = (detect.content_id(source.path), source.width, source.height, str(source.fps), config.detector,
-           config.align_roll, str(resolved.checkpoints.path), config.box, landmarker is not None)
+           config.align_roll, str(resolved.checkpoints.path), landmarker is not None)
 
     def run(needed: int) -> tuple[list[list[FaceBox]], bool]:
         if source.is_still:
-            if config.box is not None:
-                return [[detect.fixed_box(config, source.width, source.height)]], True
             return detect.detect_faces(detector, [source.still], 1.0, config.align_roll, still=True,
                                        landmarker=landmarker), True
-        frames = itertools.islice(video.iter_video_frames(source, *small, config.subprocess_timeout), needed + 1)
-        if config.box is not None:  # only the frame count is needed
-            box = detect.fixed_box(config, source.width, source.height)
-            found = [[box] for _ in frames]
-        else:
-            found = detect.detect_faces(
-                detector, frames, scale, config.align_roll, stride=detect.VIDEO_DETECT_STRIDE, landmarker=landmarker,
-                on_batch=lambda done: report(progress, Stage.DETECT, done / min(needed + 1, 10**6)))
+        frames = itertools.islice(video.iter_video_frames(source, *small, config.subprocess_timeout,
+                                                          searched_only=True), needed + 1)
+        found = detect.detect_faces(
+            detector, frames, scale, config.align_roll, stride=detect.VIDEO_DETECT_STRIDE, landmarker=landmarker,
+            on_batch=lambda done: report(progress, Stage.DETECT, done / min(needed + 1, 10**6)))
         # One frame past the need tells whether the video ended first.
         return found[:needed], len(found) <= needed
 
@@ -194,7 +192,8 @@ def _plan(source: video.FaceInput, n_out: int, detector: Detector | None, landma
           config: LipSyncConfig, resolved: runtime.Runtime, progress: ProgressFn | None
           ) -> tuple[list[list[FaceBox]], list[list[FaceBox]]]:
     """The faces found and the boxes to sync, per source frame. Only the frames the speech needs are decoded: the
-    plan is shorter than n_out only when the whole video is, and then its length is the video's frame count."""
+    plan is shorter than n_out only when the whole video is, and then its length is the video's frame count; with
+    a box given by hand, it is that box's one entry."""
     report(progress, Stage.DETECT, 0.0)
     found = _detections(source, n_out, detector, landmarker, config, resolved, progress)
     report(progress, Stage.DETECT, 1.0)

@@ -35,7 +35,8 @@ class Frame:
 class Request:
     """What the render stages need to know of one request."""
     source: video.FaceInput
-    plan: list[list[FaceBox]]  # boxes per source frame
+    plan: list[list[FaceBox]]  # boxes per source frame; one entry: the same boxes in every frame
+    n_src: int | None  # the video's frames, as detection counted them up to n_out (None: not counted, a fixed box)
     n_out: int
     mel: np.ndarray
     speech_weights: np.ndarray  # per output frame
@@ -102,10 +103,11 @@ def _decode(request: Request, decoded: queue.Queue, running: threading.Event,
             still_crops: list[np.ndarray] | None) -> None:
     """Stage 1: source frames with the faces to sync and their crops."""
     source = request.source
-    n_src = len(request.plan)
-    frames = stream.source_frames(source, request.n_out, n_src, request.work, request.config.subprocess_timeout)
+    plan = request.plan
+    frames = stream.source_frames(source, request.n_out, request.n_src, request.work,
+                                  request.config.subprocess_timeout)
     for index, picture in enumerate(frames):
-        boxes = request.plan[0 if source.is_still else stream.ping_pong(index, n_src)]
+        boxes = plan[0] if len(plan) == 1 else plan[stream.ping_pong(index, len(plan))]
         speech_weight = float(request.speech_weights[index])
         if speech_weight <= 0 or not boxes:
             boxes, crops = [], []

@@ -3,6 +3,7 @@ that decode, generate and encode them."""
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import i420, video
+from .errors import FaceError
 
 STOP = object()  # sent down a queue after the last item
 POLL_SECONDS = 0.2  # how often a blocked thread looks whether its partner is still there
@@ -67,22 +69,28 @@ def ping_pong(index: int, count: int) -> int:
     return step if step < count else period - step
 
 
-def source_frames(source: video.FaceInput, n_out: int, n_src: int, work: Path,
+def source_frames(source: video.FaceInput, n_out: int, n_src: int | None, work: Path,
                   timeout: float) -> Iterator[np.ndarray]:
-    """I420 source frames for output frames 0..n_out-1: the still repeated, or the video trimmed or ping-ponged."""
+    """I420 source frames for output frames 0..n_out-1: the still repeated, or the video trimmed or ping-ponged.
+    n_src: the video's frames as detection counted them (up to n_out), or None where nothing counted them (a fixed
+    box): a video then found shorter than the speech is decoded a second time, to be played backwards."""
     if source.is_still:
         still = i420.to_i420(source.still)
         for _ in range(n_out):
             yield still
         return
-    loops = n_out > n_src
     shape = i420.frame_shape(source.width, source.height)
     frame_bytes = shape[0] * shape[1]
-    spill = open(work / "frames.raw", "w+b") if loops else None  # raw frames, only to play them backwards
+
+    def decode() -> Iterator[np.ndarray]:
+        return video.iter_video_frames(source, source.width, source.height, timeout, "yuv420p")
+
+    looping = n_src is not None and n_out > n_src
+    spill = open(work / "frames.raw", "w+b") if looping else None  # raw frames, only to play them backwards
     try:
         produced = 0
         last = None
-        for frame in video.iter_video_frames(source, source.width, source.height, timeout, "yuv420p"):
+        for frame in decode():
             if produced == n_out:
                 break
             if spill:
@@ -90,9 +98,17 @@ def source_frames(source: video.FaceInput, n_out: int, n_src: int, work: Path,
             yield frame
             last = frame
             produced += 1
-        while produced < min(n_out, n_src):  # the decoder gave fewer frames than detection counted
+        if last is None:
+            raise FaceError(f"'{source.path.name}' has no frames.")
+        while n_src is not None and produced < min(n_out, n_src):  # the decoder gave fewer than detection counted
+            if spill:
+                spill.write(last.data)
             yield last
             produced += 1
+        if produced < n_out and spill is None:  # uncounted, and shorter than the speech
+            spill = open(work / "frames.raw", "w+b")
+            for frame in itertools.islice(decode(), produced):
+                spill.write(frame.data)
         for index in range(produced, n_out):
             spill.seek(ping_pong(index, produced) * frame_bytes)
             yield np.frombuffer(spill.read(frame_bytes), np.uint8).reshape(shape)

@@ -123,17 +123,19 @@ def _read_still(path: Path, max_pixels: int) -> np.ndarray | None:
 
 
 def iter_video_frames(face: FaceInput, width: int, height: int, timeout: float,
-                      pix_fmt: str = "bgr24") -> Iterator[np.ndarray]:
+                      pix_fmt: str = "bgr24", searched_only: bool = False) -> Iterator[np.ndarray]:
     """Decode a video at face.fps (its nominal rate): each frame is the source frame shown at that time, so a
     variable-rate clip keeps its motion's speed. Rotated upright, at width×height:
     BGR (height, width, 3) frames, or with pix_fmt "yuv420p" I420 frames (height * 3 / 2, width) as decoded, which
-    go to the encoder untouched wherever no face is pasted."""
+    go to the encoder untouched wherever no face is pasted. searched_only: frames only searched for faces, never
+    shown, decoded without the deblocking filter (a sixth less decoding of H.264; invisible once scaled down)."""
     # Drop an odd last row/column first, so a full-size decode is a plain copy, not a 1-pixel resample.
     # For BGR, accurate_rnd + full_chroma_int: without them YUV -> BGR darkens by about 1.5 levels of Y.
     flags = "area+accurate_rnd+full_chroma_int" if pix_fmt == "bgr24" else "area"
     scale = (f"fps={face.fps},crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,"
              f"scale={width}:{height}:flags={flags},format={pix_fmt}")
-    args = [media.FFMPEG, "-v", "error", "-nostdin", "-i", media.tool_path(face.path), "-map", "0:v:0",
+    skip = ["-skip_loop_filter", "all"] if searched_only else []
+    args = [media.FFMPEG, "-v", "error", "-nostdin", *skip, "-i", media.tool_path(face.path), "-map", "0:v:0",
             "-vf", scale, "-f", "rawvideo", "-"]
     shape = (height, width, 3) if pix_fmt == "bgr24" else i420.frame_shape(width, height)
     frame_bytes = int(np.prod(shape))

@@ -321,12 +321,15 @@ def test_truncated_video_whose_frames_are_missing(tmp_path, speech, temp_root):
     refused_in_process(FaceError, message, cut, tmp_path / "out.mp4", audio_path=speech)
 
 
-def test_video_with_zero_frames(tmp_path, speech, temp_root):
+@pytest.mark.parametrize("box", [[], ["--box", "10", "200", "10", "200"]], ids=["detected", "box given"])
+def test_video_with_zero_frames(tmp_path, speech, temp_root, box):
+    """With a box given nothing is decoded before the render: the render finds the video empty."""
     empty = tmp_path / "empty.y4m"
     empty.write_bytes(b"YUV4MPEG2 W320 H240 F25:1 Ip A1:1 C420jpeg\n")  # a video stream, no frame
-    run = run_cli(tmp_path, empty, tmp_path / "out.mp4", "--audio", speech)
+    run = run_cli(tmp_path, empty, tmp_path / "out.mp4", "--audio", speech, *box)
     message = assert_refused(run, "'empty.y4m' has no frames.")
-    refused_in_process(FaceError, message, empty, tmp_path / "out.mp4", audio_path=speech)
+    config = HAAR.replace(box=(10, 200, 10, 200)) if box else HAAR
+    refused_in_process(FaceError, message, empty, tmp_path / "out.mp4", audio_path=speech, config=config)
 
 
 def test_video_without_a_face_in_any_frame(tmp_path, speech, temp_root):

@@ -61,10 +61,13 @@ def test_video_face_trimmed_to_shorter_speech(tmp_path):
     assert_valid_mp4(out, 4.0, (704, 1216), 25)
 
 
-def test_video_face_looped_back_and_forth_for_longer_speech(tmp_path):
+@pytest.mark.parametrize("box", [None, (125, 260, 95, 220)], ids=["detected", "box given"])
+def test_video_face_looped_back_and_forth_for_longer_speech(tmp_path, box):
+    """With a box given, nothing counts the video's frames first: it is found shorter than the speech while it is
+    decoded, and decoded again to play backwards."""
     speech = cut_speech(tmp_path / "s.mp3", 12.0, extra=["-c:a", "libmp3lame"])
     out = tmp_path / "out.mp4"
-    result = generate(TALKING_HEAD, out, audio_path=speech, config=HAAR.replace(output_size=352))
+    result = generate(TALKING_HEAD, out, audio_path=speech, config=HAAR.replace(output_size=352, box=box))
     assert_valid_mp4(out, 12.0, (352, 608), 25)
     assert result.frames == 300
     source = read_frames(TALKING_HEAD)
