@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from lipsync import LipSyncConfig
-from lipsync.encode import ENCODER_ARGS
+from lipsync.encode import VIDEO_CODEC_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("LIPSYNC_TEST_MEDIA", ROOT.parent / "shared" / "media"))
@@ -141,7 +141,7 @@ def through_encoder(image: np.ndarray, folder: Path, rate: str = "25") -> list[n
     cv2.imwrite(str(still), image)
     out = folder / "reference.mp4"
     run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-framerate", rate, "-i", str(still), "-t", "0.5",
-         *ENCODER_ARGS[:8], str(out)])
+         *VIDEO_CODEC_ARGS, str(out)])
     return read_frames(out)
 
 

@@ -17,7 +17,7 @@ import pytest
 
 import seams
 from conftest import HAAR, PORTRAIT, SPEECH, TALKING_HEAD, probe, read_frames, run, through_encoder
-from lipsync import LipSyncConfig, crop, detect, detectors, generate, track, video
+from lipsync import LipSyncConfig, blend, crop, detect, detectors, generate, i420, track, video
 from lipsync.geometry import FaceBox
 
 SYNC_ALL = HAAR.replace(keep_silence=False)  # every frame gets a mouth, silences included
@@ -351,6 +351,39 @@ def test_tilted_portrait_changes_pixels_only_inside_the_turned_box(tmp_path, spe
     assert (aligned & ~inside(corners, turned.shape[:2], grow=3)).sum() <= 0.01 * aligned.sum()
     # The check has teeth: without roll alignment the box is pasted upright and misses the turned outline.
     assert iou(changed(hard.replace(align_roll=False))) < 0.85
+
+
+@pytest.mark.parametrize("degrees", [0.0, 12.0, -25.0])
+@pytest.mark.parametrize("kind", ["feather", "hard"])
+def test_a_paste_changes_only_where_its_mask_reaches(kind, degrees, monkeypatch):
+    """The paste works on the part of the box its mask can change; pasted over the whole box instead, the frame
+    comes out the same within a level of rounding. On the portrait's own face, turned; the mouth a smooth change
+    of the crop."""
+    image = portrait()
+    box, = plan_still(image, SYNC_ALL)
+    box = FaceBox(box.cx, box.cy, box.w, box.h, degrees)
+    height, width = image.shape[:2]
+    frame = i420.to_i420(image[:height - height % 2, :width - width % 2])
+    face = crop.crop_face(image, box)
+    mouth = cv2.GaussianBlur(face.astype(np.float32), (0, 0), 4) * 0.7 + 60
+
+    def pasted() -> np.ndarray:
+        out = frame.copy()
+        blend.paste(out, box, mouth, face, kind, "auto", True, 0.9)
+        return out
+
+    cut = pasted()
+    reach = blend._mask_bounds(frame, box, blend.blend_mask(box, kind, "auto"))
+    whole = i420.even_bounds(box, *i420.frame_size(frame))
+    monkeypatch.setattr(blend, "_mask_bounds", lambda frame, box, in_crop: whole)
+    reference = pasted()
+    area = lambda bounds: (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])  # noqa: E731
+    assert np.abs(cut.astype(int) - reference).max() <= 1
+    assert (reference != frame).sum() > 0.25 * area(reach)  # the paste changed the face
+    if kind == "feather":  # the oval's reach is a part of the box
+        assert area(reach) < 0.85 * area(whole)
+    else:
+        assert reach == whole
 
 
 # ---------------------------------------------------------------- lost faces
