@@ -4,7 +4,6 @@ import io
 import os
 import sys
 import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
