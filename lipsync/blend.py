@@ -91,7 +91,8 @@ def paste(frame: np.ndarray, box: FaceBox, generated: np.ndarray, original_crop:
         generated = match_color(generated, original_crop, in_crop)
     # Map region pixels to crop pixels: the crop matrix of the box moved to the region's origin.
     matrix = box.moved(bounds[0], bounds[1]).crop_matrix(FACE_SIZE)
-    _blend_region(frame, bounds, _warp_bytes(generated, matrix, bounds), _mask_alpha(box, bounds, in_crop, speech_weight))
+    face = _warp_bytes(generated, matrix, bounds)
+    _blend_region(frame, bounds, face, _mask_alpha(box, bounds, in_crop, speech_weight))
 
 
 def paste_restored(frame: np.ndarray, box: FaceBox, restored: np.ndarray, matrix: np.ndarray, blend: str, mask: str,

@@ -36,8 +36,8 @@ class HaarDetector:
     def _search(self, gray: np.ndarray, min_side: int, max_side: int = 0) -> np.ndarray:
         if not hasattr(self._local, "cascade"):
             self._local.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / HAAR_FACE))
-        boxes = self._local.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side),
-                                            maxSize=(max_side, max_side))
+        boxes = self._local.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+                                                     minSize=(min_side, min_side), maxSize=(max_side, max_side))
         return np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
 
     def _near(self, gray: np.ndarray, previous: np.ndarray) -> np.ndarray | None:

@@ -91,8 +91,8 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         found, plan = _plan(source, n_out, loaded.detector, loaded.landmarker, config, resolved, progress)
         speech_weights = (silence.speech_weights(speech.samples, fps, n_out) if config.keep_silence
                           else np.ones(n_out, np.float32))
-        request = render.Request(source, plan, None if config.box is not None else len(plan), n_out,
-                                 audio.melspectrogram(speech.samples), speech_weights, config, speech.mux_path, work)
+        request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), speech_weights, config,
+                                 speech.mux_path, work)
         encoded = work / "out.mp4"
         synced, landmarked = render.render(request, loaded.generator, loaded.enhancer, encoded, progress,
                                            on_segment)

@@ -35,8 +35,7 @@ class Frame:
 class Request:
     """What the render stages need to know of one request."""
     source: video.FaceInput
-    plan: list[list[FaceBox]]  # boxes per source frame; one entry: the same boxes in every frame
-    n_src: int | None  # the video's frames, as detection counted them up to n_out (None: not counted, a fixed box)
+    plan: list[list[FaceBox]]  # boxes per source frame; a fixed box's one entry stands for every frame
     n_out: int
     mel: np.ndarray
     speech_weights: np.ndarray  # per output frame
@@ -104,10 +103,10 @@ def _decode(request: Request, decoded: queue.Queue, running: threading.Event,
     """Stage 1: source frames with the faces to sync and their crops."""
     source = request.source
     plan = request.plan
-    frames = stream.source_frames(source, request.n_out, request.n_src, request.work,
-                                  request.config.subprocess_timeout)
+    counted = None if request.config.box is not None else len(plan)  # a fixed box's plan does not count frames
+    frames = stream.source_frames(source, request.n_out, counted, request.work, request.config.subprocess_timeout)
     for index, picture in enumerate(frames):
-        boxes = plan[0] if len(plan) == 1 else plan[stream.ping_pong(index, len(plan))]
+        boxes = plan[stream.ping_pong(index, len(plan))]
         speech_weight = float(request.speech_weights[index])
         if speech_weight <= 0 or not boxes:
             boxes, crops = [], []
