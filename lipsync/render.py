@@ -19,6 +19,10 @@ from .inference import MouthGenerator
 from .progress import ProgressFn, Stage, report
 
 QUEUE_FRAMES = 32  # frames in flight between decoder, model and encoder
+# Frames per model call until the preview's first segment is out. x264 closes that segment only some 10 frames
+# after its last one (35 on 2 cores), so full batches of 16 would hold it back until 48 frames were made; on the
+# CPU a call of 8 frames costs what one of 16 does per frame.
+PREVIEW_BATCH = 8
 
 
 @dataclass
@@ -60,15 +64,19 @@ def render(request: Request, generator: MouthGenerator, enhancer: FaceEnhancer |
     mouths = _mouth_maker(generator, still_crops)
     # Mouths are pasted by the encoding thread, off the model's; enhancing faces needs them pasted before it.
     paste_early = enhancer is not None
+    first_segment_out = threading.Event()  # set at once without a preview
+    if on_segment is None:
+        first_segment_out.set()
     encoder = encode.Encoder(out, source.width, source.height, source.fps, request.speech_path,
-                             config.subprocess_timeout, on_segment)
+                             config.subprocess_timeout, on_segment and _first_noted(on_segment, first_segment_out))
     decoder = stream.Worker(lambda: _decode(request, decoded, running, still_crops))
     writer = stream.Worker(lambda: _encode(generated, running, encoder, config, paste=not paste_early))
     decoder.start()
     writer.start()
     try:
-        counts = _generate(request, decoded, decoder, generated, writer, mouths, generator.size, enhancer,
-                           progress)
+        counts = _generate(request, decoded, decoder, generated, writer, mouths,
+                           lambda: generator.size if first_segment_out.is_set() else min(generator.size, PREVIEW_BATCH),
+                           enhancer, progress)
         stream.put(generated, stream.STOP, writer.is_alive)
         writer.join_or_raise()
         report(progress, Stage.ENCODE, 0.0)
@@ -80,6 +88,13 @@ def render(request: Request, generator: MouthGenerator, enhancer: FaceEnhancer |
         writer.join(timeout=10)
         raise
     return counts
+
+
+def _first_noted(on_segment: encode.SegmentFn, seen: threading.Event) -> encode.SegmentFn:
+    def noted(path: Path) -> None:
+        seen.set()
+        on_segment(path)
+    return noted
 
 
 def _still_crops(request: Request) -> list[np.ndarray] | None:
@@ -118,10 +133,11 @@ def _decode(request: Request, decoded: queue.Queue, running: threading.Event,
 
 
 def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, generated: queue.Queue,
-              writer: stream.Worker, mouths: MouthsFn, batch: int, enhancer: FaceEnhancer | None,
+              writer: stream.Worker, mouths: MouthsFn, batch: Callable[[], int], enhancer: FaceEnhancer | None,
               progress: ProgressFn | None) -> tuple[int, int]:
-    """Stage 2 (this thread): the model on full batches of faces, then face enhancement when asked for. Returns
-    the frames with a generated mouth, and of those the frames where a face had landmarks."""
+    """Stage 2 (this thread): the model on full batches of faces (batch() of them, asked before each), then face
+    enhancement when asked for. Returns the frames with a generated mouth, and of those the frames where a face
+    had landmarks."""
     fps = float(request.source.fps)
     stage = Stage.ENHANCE if enhancer is not None else Stage.GENERATE
     synced = landmarked = 0
@@ -135,7 +151,7 @@ def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, ge
             index, frame = item
             pending.append(frame)
             windows += [audio.mel_window(request.mel, fps, index)] * len(frame.boxes)
-        if pending and (done or len(windows) >= batch):
+        if pending and (done or len(windows) >= batch()):
             add_mouths(pending, windows, mouths)
             if enhancer is not None:
                 _enhance(pending, enhancer, request.config)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import HAAR, PORTRAIT, assert_valid_mp4, cut_speech, probe, run
-from lipsync import encode, generate, media
+from lipsync import encode, generate, media, render
 from lipsync.errors import MediaToolError
 from lipsync.progress import STAGES, Stage
 
@@ -159,6 +159,32 @@ def test_the_final_mp4_is_valid_and_as_long_as_the_stream(streamed):
     result = streamed["result"]
     info = assert_valid_mp4(result.path, SECONDS, fps=FPS)
     assert int(info["video"]["nb_read_frames"]) == int(probe(streamed["joined"])["video"]["nb_read_frames"])
+
+
+@pytest.mark.parametrize("preview", [True, False], ids=["preview", "no-preview"])
+def test_the_model_runs_small_batches_only_until_the_first_segment_is_out(tmp_path, short_speech, monkeypatch,
+                                                                           preview):
+    calls: list[tuple[int, bool]] = []  # per model call: its windows, and whether a segment was out before it
+    segments: list[Path] = []
+    add_mouths = render.add_mouths
+
+    def counted(frames, windows, mouths):
+        calls.append((len(windows), bool(segments)))
+        add_mouths(frames, windows, mouths)
+
+    monkeypatch.setattr(render, "add_mouths", counted)
+    generate(PORTRAIT, tmp_path / "out.mp4", audio_path=short_speech, config=HAAR.replace(batch_size=16),
+             on_segment=segments.append if preview else None)
+    *sizes, last = [size for size, _ in calls]
+    assert 0 < last <= 16 and sum(sizes) + last == SECONDS * FPS
+    if not preview:
+        assert set(sizes) == {16}
+        return
+    before = [size for size, out in calls[:-1] if not out]
+    after = [size for size, out in calls[:-1] if out]
+    assert set(before) == {render.PREVIEW_BATCH} and set(after) == {16}
+    # The first segment (1 s) is out some 10 frames after its last; the generator may run ahead of the encoder.
+    assert len(before) * render.PREVIEW_BATCH < 3 * FPS
 
 
 # ------------------------------------------------------------------------- the encoder on its own, small frames
