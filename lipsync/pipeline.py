@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -174,11 +173,14 @@ def _detections(source: video.FaceInput, needed: int, detector: Detector | None,
         if source.is_still:
             return detect.detect_faces(detector, [source.still], 1.0, config.align_roll, still=True,
                                        landmarker=landmarker), True
-        frames = itertools.islice(video.iter_video_frames(source, *small, config.subprocess_timeout,
-                                                          searched_only=True), needed + 1)
-        found = detect.detect_faces(
-            detector, frames, scale, config.align_roll, stride=detect.VIDEO_DETECT_STRIDE, landmarker=landmarker,
-            on_batch=lambda done: report(progress, Stage.DETECT, done / min(needed + 1, 10**6)))
+        # Decoded on a thread of its own, a batch ahead: the decoder is not left waiting while a batch is searched.
+        decoded = video.iter_video_frames(source, *small, config.subprocess_timeout, searched_only=True)
+        ahead = detect.DETECT_BATCH * detect.VIDEO_DETECT_STRIDE
+        with closing(stream.read_ahead(decoded, ahead, needed + 1)) as frames:
+            found = detect.detect_faces(
+                detector, frames, scale, config.align_roll, stride=detect.VIDEO_DETECT_STRIDE,
+                landmarker=landmarker,
+                on_batch=lambda done: report(progress, Stage.DETECT, done / min(needed + 1, 10**6)))
         # One frame past the need tells whether the video ended first.
         return found[:needed], len(found) <= needed
 

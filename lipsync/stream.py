@@ -21,8 +21,8 @@ POLL_SECONDS = 0.2  # how often a blocked thread looks whether its partner is st
 class Worker(threading.Thread):
     """A daemon thread whose exception is re-raised in the caller by join_or_raise()."""
 
-    def __init__(self, target: Callable[[], None]):
-        super().__init__(daemon=True)
+    def __init__(self, target: Callable[[], None], name: str | None = None):
+        super().__init__(daemon=True, name=name)
         self._target_fn = target
         self.error: BaseException | None = None
 
@@ -58,6 +58,33 @@ def get(channel: queue.Queue, producer: Worker):
             if not producer.is_alive() and channel.empty():
                 producer.join_or_raise()
                 return STOP
+
+
+def read_ahead(frames: Iterator[np.ndarray], depth: int, limit: int) -> Iterator[np.ndarray]:
+    """The first `limit` of `frames` (a generator, closed afterwards), taken up to `depth` ahead by a thread of
+    their own: their decoder works on while the caller works on what it was given."""
+    channel: queue.Queue = queue.Queue(maxsize=depth)
+    running = threading.Event()
+    running.set()
+
+    def take() -> None:
+        try:
+            for frame in itertools.islice(frames, limit):
+                if not put(channel, frame, running.is_set):
+                    return
+        finally:
+            frames.close()
+        put(channel, STOP, running.is_set)
+
+    taker = Worker(take, "lipsync-read-ahead")
+    taker.start()
+    try:
+        while (frame := get(channel, taker)) is not STOP:
+            yield frame
+        taker.join_or_raise()
+    finally:
+        running.clear()  # the caller stopped early: the taker gives up within POLL_SECONDS
+        taker.join()
 
 
 def ping_pong(index: int, count: int) -> int:
