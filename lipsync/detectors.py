@@ -28,7 +28,8 @@ class Detector(Protocol):
 class HaarDetector:
     """OpenCV's frontal-face cascade: no download, fine for frontal faces. Within a batch of consecutive frames,
     only the first is searched whole; the next ones are searched near the faces of the frame before (a narrow
-    region and scale range, several times cheaper), with a whole-frame search whenever a face goes missing."""
+    region and scale range, several times cheaper), a face missed there in the whole frame at the same sizes, and
+    the whole frame at every size only when that misses too."""
 
     def __init__(self):
         self._local = threading.local()  # one cascade per thread: OpenCV does not promise it is thread-safe
@@ -47,11 +48,19 @@ class HaarDetector:
             side = x2 - x1
             rx1, ry1 = int(max(0, x1 - side / 2)), int(max(0, y1 - side / 2))
             rx2, ry2 = int(min(width, x2 + side / 2)), int(min(height, y2 + side / 2))
-            boxes = self._search(gray[ry1:ry2, rx1:rx2], max(24, int(side * 0.75)), int(side * 1.33) + 1)
+            sides = max(24, int(side * 0.75)), int(side * 1.33) + 1
+            boxes = self._search(gray[ry1:ry2, rx1:rx2], *sides) + [rx1, ry1, 0, 0]
+            if not len(boxes):
+                # The cascade's windows sit on another grid in the cut-out region, and a face it misses there it
+                # mostly finds in the whole frame at the same sizes: 33 of 35 misses on the talking head, at 2/5
+                # of the cost of the search at every size that would follow.
+                boxes = self._search(gray, *sides)
+                centres = boxes[:, :2] + boxes[:, 2:] / 2
+                boxes = boxes[(centres >= [rx1, ry1]).all(axis=1) & (centres < [rx2, ry2]).all(axis=1)]
             if not len(boxes):
                 return None
             x, y, w, h = max(boxes, key=lambda b: b[2])
-            rows.append([x + rx1, y + ry1, x + rx1 + w, y + ry1 + h, 1.0])
+            rows.append([x, y, x + w, y + h, 1.0])
         return np.array(rows, dtype=np.float32).reshape(-1, 5)
 
     def detect(self, frames: list[np.ndarray]) -> list[np.ndarray]:

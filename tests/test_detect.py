@@ -1,12 +1,14 @@
-"""S3FD's decoding is bounded: no image makes it slow, and it keeps face-alignment's own best boxes."""
+"""S3FD's decoding is bounded: no image makes it slow, and it keeps face-alignment's own best boxes. The Haar
+cascade on a video searches the whole frame rarely and finds what a whole-frame search finds."""
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from conftest import PORTRAIT
-from lipsync import LipSyncConfig, checkpoints, detectors, pipeline
+from conftest import PORTRAIT, TALKING_HEAD
+from lipsync import LipSyncConfig, checkpoints, detect, detectors, pipeline, video
+from lipsync.geometry import FaceBox
 from lipsync.runtime import cpu_has_native_bf16
 
 
@@ -51,3 +53,32 @@ def test_s3fd_in_bf16_scores_and_places_boxes_as_fp32_does(checkpoint_dir):
         # Offsets move a box by 0.1 (centre) and exp(0.2 x) (size) of its prior: compared on that scale.
         shift = (full[2 * level + 1] - half[2 * level + 1])[0][:, candidates].abs()
         assert shift.max() * 0.2 <= 0.01, level  # within 1 % of the box's size
+
+
+def test_haar_on_a_video_searches_the_whole_frame_rarely_and_finds_the_same_faces(monkeypatch):
+    source = video.open_face(TALKING_HEAD, 720, 10**8, 25)
+    scale = detect.detection_scale(source.width, source.height, False)
+    small = (round(source.width * scale), round(source.height * scale))
+    frames = list(video.iter_video_frames(source, *small, 60, searched_only=True))[::detect.VIDEO_DETECT_STRIDE]
+    haar = detectors.HaarDetector()
+    whole = [haar.detect([frame])[0] for frame in frames]  # one frame a call: each searched whole
+    searches = []
+    search = haar._search
+    monkeypatch.setattr(haar, "_search", lambda gray, *sides, **options: searches.append(sides)
+                        or search(gray, *sides, **options))
+    batches = range(0, len(frames), detect.DETECT_BATCH)
+    tracked = [rows for first in batches for rows in haar.detect(frames[first:first + detect.DETECT_BATCH])]
+    whole_searches = sum(len(sides) == 1 for sides in searches)
+    # A whole search starts each batch and follows each miss near the face before: a tenth of the frames or fewer
+    # (30 of 134 before a miss near the face was looked for in the whole frame at its sizes, 16 since).
+    assert whole_searches <= len(batches) + len(frames) // 10, (whole_searches, len(frames))
+    assert sum(len(rows) > 0 for rows in tracked) >= sum(len(rows) > 0 for rows in whole)
+    overlaps = [box_of(near[0]).iou(box_of(reference[0])) for near, reference in zip(tracked, whole)
+                if len(near) and len(reference)]
+    # The cascade's own boxes jump by a step of its 10 % scale pyramid between searches of one face.
+    assert min(overlaps) >= 0.45 and np.mean(overlaps) >= 0.8
+
+
+def box_of(row: np.ndarray) -> FaceBox:
+    x1, y1, x2, y2 = row[:4]
+    return FaceBox((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)

@@ -52,8 +52,9 @@ def test_video_search_on_every_second_frame_interpolates_the_frames_between():
             assert boxes == [], index
             continue
         assert len(boxes) == len(reference) == 1, index
-        width = reference[0].w  # the cascade's own sizes step by 10% from frame to frame
-        assert abs(boxes[0].cx - reference[0].cx) <= 0.05 * width and abs(boxes[0].w - width) <= 0.15 * width
+        # The cascade's own sizes step by 10 % and jump by up to 23 % between neighbouring frames of this clip.
+        width = reference[0].w
+        assert abs(boxes[0].cx - reference[0].cx) <= 0.05 * width and abs(boxes[0].w - width) <= 0.25 * width
 
 
 def test_the_face_preview_fills_the_cache_for_the_generation(tmp_path):
