@@ -31,7 +31,8 @@ QUICK_BATCHES, BATCHES = 4, 8  # batches per measure of the generator alone
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lipsync.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter clips: about 12 minutes on 2 CPU cores, against 21 for the full run")
+    parser.add_argument("--quick", action="store_true",
+                        help="shorter clips: about 12 minutes on 2 CPU cores, against 21 for the full run")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON")
     parser.add_argument("--media", type=Path, default=EXAMPLES,
                         help="folder with a portrait, a recording and a video (default: examples/; without a video "
