@@ -81,6 +81,11 @@ class Encoder:
             return MediaToolError(f"Encoding the video stalled for more than {self.timeout:.0f} s and was stopped.")
         return MediaToolError(f"Encoding the video failed: {media.last_line(b''.join(self._stderr))}")
 
+    @property
+    def awaiting_first_segment(self) -> bool:
+        """Whether a preview is being cut and none of its segments has been handed over yet."""
+        return self._segments is not None and self._segments.handed == 0
+
     def write(self, frame: np.ndarray) -> None:
         if self._segments is not None and self._segments.error is not None:
             raise self._segments.error  # on_segment failed: the request stops
@@ -133,7 +138,7 @@ class _SegmentWatcher:
         self.folder = folder
         self.on_segment = on_segment
         self.error: BaseException | None = None
-        self._delivered = 0
+        self.handed = 0  # segments handed to on_segment so far
         self._done = threading.Event()
         self._cancelled = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="lipsync-segments", daemon=True)
@@ -150,15 +155,15 @@ class _SegmentWatcher:
         except FileNotFoundError:
             return
         names = text.split("\n")[:-1]  # a line is complete once its newline is written
-        for name in names[self._delivered:]:
+        for name in names[self.handed:]:
             if self.error is not None or self._cancelled.is_set():
                 return
+            self.handed += 1  # before the call: the render reads it to know a segment is out
             try:
                 self.on_segment(self.folder / name)
             except BaseException as exc:  # handed to the encoder's caller
                 self.error = exc
                 return
-            self._delivered += 1
 
     def finish(self) -> None:
         """After the encoder has exited: deliver the rest, then raise what on_segment raised, if anything."""

@@ -64,18 +64,16 @@ def render(request: Request, generator: MouthGenerator, enhancer: FaceEnhancer |
     mouths = _mouth_maker(generator, still_crops)
     # Mouths are pasted by the encoding thread, off the model's; enhancing faces needs them pasted before it.
     paste_early = enhancer is not None
-    first_segment_out = threading.Event()  # set at once without a preview
-    if on_segment is None:
-        first_segment_out.set()
     encoder = encode.Encoder(out, source.width, source.height, source.fps, request.speech_path,
-                             config.subprocess_timeout, on_segment and _first_noted(on_segment, first_segment_out))
+                             config.subprocess_timeout, on_segment)
     decoder = stream.Worker(lambda: _decode(request, decoded, running, still_crops))
     writer = stream.Worker(lambda: _encode(generated, running, encoder, config, paste=not paste_early))
     decoder.start()
     writer.start()
     try:
         counts = _generate(request, decoded, decoder, generated, writer, mouths,
-                           lambda: generator.size if first_segment_out.is_set() else min(generator.size, PREVIEW_BATCH),
+                           lambda: min(generator.size, PREVIEW_BATCH) if encoder.awaiting_first_segment
+                           else generator.size,
                            enhancer, progress)
         stream.put(generated, stream.STOP, writer.is_alive)
         writer.join_or_raise()
@@ -88,13 +86,6 @@ def render(request: Request, generator: MouthGenerator, enhancer: FaceEnhancer |
         writer.join(timeout=10)
         raise
     return counts
-
-
-def _first_noted(on_segment: encode.SegmentFn, seen: threading.Event) -> encode.SegmentFn:
-    def noted(path: Path) -> None:
-        seen.set()
-        on_segment(path)
-    return noted
 
 
 def _still_crops(request: Request) -> list[np.ndarray] | None:
