@@ -24,11 +24,12 @@ import gradio as gr  # noqa: E402
 import spaces  # noqa: E402
 from huggingface_hub.utils import logging as hf_logging  # noqa: E402
 
-from lipsync import LipSyncConfig, LipSyncError, options, pipeline, serving  # noqa: E402
+from lipsync import LipSyncConfig, LipSyncError, options, pipeline  # noqa: E402
 from lipsync.config import ALL_FACES  # noqa: E402, F401  (re-exported: the API's value for every face)
 from lipsync.errors import CheckpointError  # noqa: E402
-from ui import examples, faces, launch, player, score, words  # noqa: E402
+from ui import examples, faces, launch, player, score, serving, words  # noqa: E402
 from ui import live as live_tab  # noqa: E402
+from ui import speech as speech_tabs  # noqa: E402
 from ui import options as page_options  # noqa: E402
 # The page's choices and words, re-exported for callers of the app.
 from ui.options import BLENDS, ENHANCERS, FINDERS, MODELS, PRECISIONS, SIZES, SMOOTHING, open_choices  # noqa
@@ -47,7 +48,6 @@ GPU_ENHANCED_FRAMES_PER_SECOND = 15  # enhancing: GFPGAN on every generated fram
 GPU_MAX_SECONDS = 300
 HEARTBEAT_SECONDS = 0.5  # how often a running request can be stopped, and its clock ticks
 CACHE_SECONDS = 2 * 3600  # uploads and results stay downloadable this long
-BUTTON = "Generate from {}"
 API_ORDER = ("checkpoint", "detector", "pads", "smoothing", "face_index", "output_size", "blend", "color_match",
              "keep_silence", "align_roll", "box", "precision", "enhance", "landmarks", "mask",
              "score")  # the options, as the API lists them
@@ -71,7 +71,7 @@ class Served:
         """The banner, its polling timer (on until all is in place), the Generate buttons and the options' hints."""
         weights = self.weights
         why = ": waiting for the model weights (see the note at the top)" if weights.blocking else ""
-        buttons = [gr.update(value=BUTTON.format(words_) + why, interactive=not weights.blocking)
+        buttons = [gr.update(value=speech_tabs.BUTTON.format(words_) + why, interactive=not weights.blocking)
                    for words_ in ("text", "audio")]
         banner = words.banner(weights, FINDERS[1][0])
         return (gr.update(value=banner, visible=bool(banner)),
@@ -137,25 +137,31 @@ def _lip_sync(face: str, audio: str | None, text: str | None, lang: str, slow: b
 
     worker = threading.Thread(target=work, name="lip-sync", daemon=True)
     worker.start()
-    latest = ("progress", (0.0, pipeline.Stage.SPEECH))
     try:
-        while True:
-            try:
-                kind, item = made.get(timeout=HEARTBEAT_SECONDS)
-            except queue.Empty:
-                kind, item = latest  # nothing new: the last progress again
-            if kind == "error":
-                # As a gr.Error: on ZeroGPU this runs in a forked worker, and only a gr.Error crosses back to
-                # the page with its message (anything else arrives as a bare "ZeroGPU worker error").
-                raise (item if isinstance(item, Stopped) else _error(_message(item, config))) from None
-            if kind == "progress":
-                latest = (kind, item)
-            yield kind, item
-            if kind == "done":
-                return
+        yield from _relay(made, config)
     finally:
         stop.set()
         worker.join()
+
+
+def _relay(made: queue.Queue, config: LipSyncConfig) -> Iterator[tuple[str, object]]:
+    """The request's items as they come, the last progress again every HEARTBEAT_SECONDS meanwhile, up to "done";
+    an error is raised."""
+    latest = ("progress", (0.0, pipeline.Stage.SPEECH))
+    while True:
+        try:
+            kind, item = made.get(timeout=HEARTBEAT_SECONDS)
+        except queue.Empty:
+            kind, item = latest  # nothing new: the last progress again
+        if kind == "error":
+            # As a gr.Error: on ZeroGPU this runs in a forked worker, and only a gr.Error crosses back to the page
+            # with its message (anything else arrives as a bare "ZeroGPU worker error").
+            raise (item if isinstance(item, Stopped) else _error(_message(item, config))) from None
+        if kind == "progress":
+            latest = (kind, item)
+        yield kind, item
+        if kind == "done":
+            return
 
 
 # ---------------------------------------------------------------- events
@@ -315,19 +321,7 @@ def build_app(live_limits: live_tab.Limits = live_tab.Limits()) -> gr.Blocks:
                 face_parts = faces.section(defaults)
                 preset = page_options.preset_radio(defaults)
                 with gr.Tabs() as tabs:
-                    with gr.Tab("Text", id="text") as text_tab:
-                        text = gr.Textbox(label="Text to speak", lines=3, max_length=defaults.max_text_chars,
-                                          placeholder="Type what the face should say.", elem_id="text")
-                        with gr.Row():
-                            lang = open_choices(gr.Dropdown(words.languages(), value="en", label="Language",
-                                                            elem_id="language"))
-                            slow = gr.Checkbox(label="Speak slowly", value=False)
-                        text_button = gr.Button(BUTTON.format("text"), variant="primary", elem_id="generate-text")
-                    with gr.Tab("Audio", id="audio") as audio_tab:
-                        audio = gr.Audio(label="Speech", sources=["upload", "microphone"], type="filepath",
-                                         elem_id="audio")
-                        gr.Markdown("A recording (wav, mp3, m4a, ogg, flac, or a video with sound), or record one.")
-                        audio_button = gr.Button(BUTTON.format("audio"), variant="primary", elem_id="generate-audio")
+                    speech = speech_tabs.build(defaults)
                     wire_live = live_tab.build(defaults, live_limits)
                 estimate_note = gr.Markdown(elem_id="estimate")
                 chosen = page_options.options_panel(defaults)
@@ -337,45 +331,51 @@ def build_app(live_limits: live_tab.Limits = live_tab.Limits()) -> gr.Blocks:
                 score.endpoint(lambda: SERVED.defaults, lambda exc: _error(_message(exc, None)))
         controls = {name: {**chosen, "face_index": face_parts["face_index"]}[name] for name in API_ORDER}
         wire_live(demo, face, controls)
-
-        estimate_inputs = [face, mode, text, audio, slow]
-        runs = []
-        for button, watch, speech, api_button, api_run in (
-                (text_button, watch_from_text, [face, text, lang, slow], api_buttons[0], generate_from_text),
-                (audio_button, watch_from_audio, [face, audio], api_buttons[1], generate_from_audio)):
-            button.click(None, js=SHOW_PROGRESS)
-            run = button.click(click_note, None, shown["status"], queue=False, api_name=False,
-                               trigger_mode="multiple", show_progress="hidden").then(
-                watch, speech, shown["outputs"], inputs_kwargs=controls, api_name=False,
-                show_progress_on=[shown["status"]], trigger_mode="once", concurrency_id="generate")
+        estimate_inputs = [face, mode, speech["text"], speech["audio"], speech["slow"]]
+        runs = _wire_requests(face, speech, shown, api_buttons, controls)
+        for run in runs:
             run.then(estimate, estimate_inputs, estimate_note, inputs_kwargs=controls, queue=False, api_name=False,
                      show_progress="hidden")  # the estimate now from the measured speed
-            # The toast tells the error, and no badge stays; a Stop is a failure too: its status stays.
-            run.failure(lambda: player.idle(gr.skip()), None, shown["outputs"], queue=False, api_name=False,
-                        show_progress="hidden")
-            runs.append(run)
-            # The API: the same requests, answering with the MP4 and the status only.
-            api_button.click(api_run, speech, [shown["result"], shown["status"]], inputs_kwargs=controls,
-                             api_name=api_run.__name__, concurrency_id="generate")
-        shown["stop"].click(stop, None, shown["outputs"], cancels=runs, queue=False, api_name=False)
-
         faces.wire(face, face_parts, [chosen[name] for name in ("detector", "align_roll", "box")], preview_faces)
-        thumbnails.select(examples.load, None, [face, text, audio, tabs, mode], queue=False, api_name=False)
+        thumbnails.select(examples.load, None, [face, speech["text"], speech["audio"], tabs, mode], queue=False,
+                          api_name=False)
         page_options.wire_presets(preset, chosen, lambda: SERVED.defaults)
-
-        for tab, name in ((text_tab, "text"), (audio_tab, "audio")):
+        for tab, name in ((speech["text_tab"], "text"), (speech["audio_tab"], "audio")):
             tab.select(lambda name=name: name, None, mode, queue=False, api_name=False)
-        gr.on([face.change, mode.change, text.change, audio.change, slow.change,
+        gr.on([face.change, *(part.change for part in estimate_inputs[1:]),
                *(control.change for control in chosen.values())], estimate, estimate_inputs, estimate_note,
               inputs_kwargs=controls, api_name=False, queue=False, show_progress="hidden",
               trigger_mode="always_last")
-
         poll = gr.Timer(2.0)
         gr.on([demo.load, poll.tick], SERVED.refresh, None,
-              [banner, poll, text_button, audio_button, preset, chosen["detector"], chosen["enhance"],
-               chosen["checkpoint"]], api_name=False, queue=False, show_progress="hidden")
+              [banner, poll, speech["text_button"], speech["audio_button"], preset, chosen["detector"],
+               chosen["enhance"], chosen["checkpoint"]], api_name=False, queue=False, show_progress="hidden")
         gr.Markdown("The Wav2Lip weights are for research and non-commercial use only.")
     return demo
+
+
+def _wire_requests(face, speech: dict, shown: dict, api_buttons: list, controls: dict) -> list:
+    """Each Generate into the player, the same two requests as API endpoints, and Stop; returns the page's runs."""
+    runs = []
+    for button, watch, words_in, api_button, api_run in (
+            (speech["text_button"], watch_from_text, [face, speech["text"], speech["lang"], speech["slow"]],
+             api_buttons[0], generate_from_text),
+            (speech["audio_button"], watch_from_audio, [face, speech["audio"]], api_buttons[1],
+             generate_from_audio)):
+        button.click(None, js=SHOW_PROGRESS)
+        run = button.click(click_note, None, shown["status"], queue=False, api_name=False,
+                           trigger_mode="multiple", show_progress="hidden").then(
+            watch, words_in, shown["outputs"], inputs_kwargs=controls, api_name=False,
+            show_progress_on=[shown["status"]], trigger_mode="once", concurrency_id="generate")
+        # The toast tells the error, and no badge stays; a Stop is a failure too: its status stays.
+        run.failure(lambda: player.idle(gr.skip()), None, shown["outputs"], queue=False, api_name=False,
+                    show_progress="hidden")
+        runs.append(run)
+        # The API: the same requests, answering with the MP4 and the status only.
+        api_button.click(api_run, words_in, [shown["result"], shown["status"]], inputs_kwargs=controls,
+                         api_name=api_run.__name__, concurrency_id="generate")
+    shown["stop"].click(stop, None, shown["outputs"], cancels=runs, queue=False, api_name=False)
+    return runs
 
 
 def main(argv: list[str] | None = None) -> None:

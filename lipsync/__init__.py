@@ -8,7 +8,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .config import LipSyncConfig  # noqa: E402
 from .errors import LipSyncError  # noqa: E402
-from .live import LiveSession  # noqa: E402
+from .live.session import LiveSession  # noqa: E402
 from .pipeline import Result, generate  # noqa: E402
 
 __all__ = ["LipSyncConfig", "LipSyncError", "LiveSession", "Result", "generate"]

@@ -9,7 +9,6 @@ from huggingface_hub.utils import logging as hf_logging
 from tqdm import tqdm
 
 from . import options
-from .errors import LipSyncError
 
 COMMANDS = {  # python -m lipsync COMMAND …: the commands other than making one video
     "batch": "make one video per row of a CSV or JSON Lines list (python -m lipsync batch --help)",
@@ -31,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--slow", action="store_true", help="speak --text slowly")
     parser.add_argument("--out", required=True, help="output .mp4")
     options.add_flags(parser.add_argument_group("options"))
-    parser.add_argument("--max-seconds", metavar="SECONDS", help="refuse speech longer than this (default: no limit)")
+    options.add_speech_limit(parser, "refuse speech longer than this (default: no limit)")
     return parser
 
 
@@ -55,10 +54,11 @@ class ProgressBar:
         self.bar.set_description_str(f"{stage:<8}", refresh=False)
         self.bar.refresh()
 
-    def close(self) -> None:
+    def close(self) -> None:  # twice is harmless: the bar ends its line once
         self.bar.close()
         if self.last is not None:
             self.stream.write("\n")
+            self.last = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,27 +68,22 @@ def main(argv: list[str] | None = None) -> int:
 
         return batch.main(argv[1:])
     if argv[:1] == ["score"]:  # python -m lipsync score VIDEO [--audio AUDIO] [--json] …
-        from . import score_command
+        from .scoring import command
 
-        return score_command.main(argv[1:])
+        return command.main(argv[1:])
     args = build_parser().parse_args(argv)
     hf_logging.set_verbosity_error()  # its retry chatter; failures come as one line
     bar = ProgressBar()
-    try:
-        from .pipeline import generate
+    return options.run_command(lambda: _make_video(args, bar), before_error=bar.close)
 
-        config = options.to_config(options.flag_values(args))
-        config = config.replace(max_audio_seconds=options.speech_limit(args.max_seconds))
-        result = generate(args.face, args.out, audio_path=args.audio, text=args.text, lang=args.lang,
-                          slow=args.slow, config=config, progress=bar)
-    except LipSyncError as exc:
-        bar.close()
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        bar.close()
-        print("error: interrupted", file=sys.stderr)
-        return 130
+
+def _make_video(args: argparse.Namespace, bar: ProgressBar) -> int:
+    from .pipeline import generate
+
+    config = options.to_config(options.flag_values(args))
+    config = config.replace(max_audio_seconds=args.max_seconds)
+    result = generate(args.face, args.out, audio_path=args.audio, text=args.text, lang=args.lang,
+                      slow=args.slow, config=config, progress=bar)
     bar.close()
     if result.tts_fallback_reason:
         print(f"note: gTTS was unavailable ({result.tts_fallback_reason}); used espeak-ng.", file=sys.stderr)
@@ -98,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     if result.score is not None:
         print(f"lip sync: {result.score.summary()}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,17 +10,18 @@ from typing import Callable, TypeVar
 
 import torch
 
-from . import checkpoints
 from .config import LipSyncConfig
-from .detectors import Detector, HaarDetector, S3FDDetector
-from .enhance import FaceEnhancer
 from .errors import CheckpointError
-from .gfpgan import GFPGAN
-from .inference import MouthGenerator
-from .landmarks import new_fan
-from .model import Wav2Lip
-from .runtime import CheckpointFolder, Runtime, resolve
-from .syncnet import SyncNet, weights_of
+from .faces.detectors import Detector, HaarDetector, S3FDDetector
+from .faces.enhance import FaceEnhancer
+from .faces.landmarks import new_fan
+from .nets import checkpoints
+from .nets.checkpoints import CheckpointFolder
+from .nets.gfpgan import GFPGAN
+from .nets.mouths import MouthRunner
+from .nets.syncnet import SyncNet, weights_of
+from .nets.wav2lip import Wav2Lip
+from .runtime import Runtime, resolve
 
 T = TypeVar("T")
 _lock = threading.RLock()  # held while a model is built: a second request for it waits and then shares it
@@ -29,7 +30,7 @@ _cache: dict[tuple, object] = {}
 
 @dataclass(frozen=True)
 class Models:
-    generator: MouthGenerator
+    mouths: MouthRunner
     detector: Detector | None  # None with a fixed face box
     landmarker: torch.nn.Module | None  # FAN(4); None unless the runtime finds landmarks
     enhancer: FaceEnhancer | None  # None unless the runtime enhances faces
@@ -47,13 +48,19 @@ def load(config: LipSyncConfig, runtime: Runtime | None = None) -> Models:
     """Everything the request needs, from the cache. Also the warm-up of the app, the CLIs and the bench: a
     missing checkpoint fails here, before any slow work."""
     runtime = runtime or resolve(config)
-    model = load_generator(config.checkpoint, runtime.checkpoints, runtime.device, runtime.dtype)
     detector = (load_detector(config.detector, runtime.checkpoints, runtime.device, runtime.detector_dtype)
                 if config.box is None else None)
     landmarker = load_landmarker(runtime.checkpoints, runtime.device) if runtime.landmarks else None
-    enhancer = (load_enhancer(runtime.checkpoints, runtime.device, runtime.restorer_dtype)
+    enhancer = (load_enhancer(runtime.checkpoints, runtime.device, runtime.enhancer_dtype)
                 if runtime.enhance else None)
-    return Models(MouthGenerator(model, runtime), detector, landmarker, enhancer, scorer=_scorer(config, runtime))
+    return Models(load_mouth_runner(config.checkpoint, runtime), detector, landmarker, enhancer, scorer=_scorer(config, runtime))
+
+
+
+def load_mouth_runner(checkpoint: str, runtime: Runtime) -> MouthRunner:
+    """The Wav2Lip net from the cache, run at the runtime's device, precision and batch size."""
+    return MouthRunner(load_generator(checkpoint, runtime.checkpoints, runtime.device, runtime.dtype),
+                       runtime.device, runtime.dtype, runtime.batch_size)
 
 
 def _scorer(config: LipSyncConfig, runtime: Runtime) -> SyncNet | None:
@@ -72,7 +79,7 @@ def _scorer(config: LipSyncConfig, runtime: Runtime) -> SyncNet | None:
 def load_generator(name: str, folder: CheckpointFolder, device: str = "cpu",
                    dtype: torch.dtype = torch.float32) -> Wav2Lip:
     """The generator with BatchNorm folded; one copy per device and dtype, made once from the fp32 CPU one."""
-    path = checkpoints.resolve(name, folder)
+    path = checkpoints.checkpoint_file(name, folder)
     base = _cached(("generator", str(path)), lambda: _build_generator(path))
     if device == "cpu" and dtype == torch.float32:
         return base
@@ -92,7 +99,7 @@ def load_detector(kind: str, folder: CheckpointFolder, device: str = "cpu",
                   dtype: torch.dtype = torch.float32) -> Detector:
     if kind == "haar":
         return _cached(("detector", "haar"), HaarDetector)
-    path = checkpoints.resolve("s3fd", folder)
+    path = checkpoints.checkpoint_file("s3fd", folder)
     return _cached(("detector", str(path), device, dtype),
                    lambda: S3FDDetector(checkpoints.s3fd_state_dict(path), device, dtype))
 
@@ -101,7 +108,7 @@ def load_landmarker(folder: CheckpointFolder, device: str = "cpu",
                     dtype: torch.dtype = torch.float32) -> torch.nn.Module:
     """FAN(4) with the registry's weights, checked key by key and shape by shape. fp32 is what requests get: in
     bf16 on the CPU its points move by more than half a pixel."""
-    path = checkpoints.resolve(checkpoints.LANDMARKER, folder)
+    path = checkpoints.checkpoint_file(checkpoints.LANDMARKER, folder)
 
     def build() -> torch.nn.Module:
         model = new_fan()
@@ -116,7 +123,7 @@ def load_landmarker(folder: CheckpointFolder, device: str = "cpu",
 def load_enhancer(folder: CheckpointFolder, device: str = "cpu", dtype: torch.dtype = torch.float32) -> FaceEnhancer:
     """GFPGAN v1.4, in bf16 or fp32."""
     FaceEnhancer.check_dtype(dtype)
-    path = checkpoints.resolve(checkpoints.ENHANCER, folder)
+    path = checkpoints.checkpoint_file(checkpoints.ENHANCER, folder)
 
     def build() -> FaceEnhancer:
         with torch.device("meta"):  # shapes only: the weights come from the file
@@ -131,7 +138,7 @@ def load_enhancer(folder: CheckpointFolder, device: str = "cpu", dtype: torch.dt
 
 def load_syncnet(folder: CheckpointFolder, device: str = "cpu", dtype: torch.dtype = torch.float32) -> SyncNet:
     """SyncNet from syncnet_v2.model, checked name by name and shape by shape, its lip tower folded for inference."""
-    path = checkpoints.resolve(checkpoints.SCORER, folder)
+    path = checkpoints.checkpoint_file(checkpoints.SCORER, folder)
 
     def build() -> SyncNet:
         model = SyncNet()

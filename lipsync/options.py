@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any, Mapping, Sequence
+import sys
+from typing import Any, Callable, Mapping, Sequence
 
 from .config import OPTIONS, LipSyncConfig
-from .errors import OptionError
+from .errors import LipSyncError, OptionError
 
 DEFAULTS = LipSyncConfig()
 # The settings one request may choose. The limits for public use (max_*, timeouts) belong to whoever serves.
@@ -19,6 +20,7 @@ NAMES = tuple(OPTIONS)
 FOUR_NUMBERS = {"pads": DEFAULTS.pads, "box": (100, 300, 50, 250)}
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
+INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 def to_config(values: Mapping[str, Any], base: LipSyncConfig = DEFAULTS) -> LipSyncConfig:
@@ -86,14 +88,15 @@ def four_numbers(value: str | Sequence[int], what: str, example: Sequence[int]) 
     return numbers
 
 
-def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, names: Sequence[str] = NAMES) -> None:
+def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, names: Sequence[str] = NAMES,
+              base: LipSyncConfig = DEFAULTS) -> None:
     """A flag per setting (each of `names`), the same spellings in every command: `--name VALUE`; a true/false
-    setting also as a bare `--name` and `--no-name`. Every flag defaults to None (the config's default) and its value
-    is read by to_config, so the CLIs refuse a bad value in the same words as the app."""
+    setting also as a bare `--name` and `--no-name`. Every flag defaults to None (base's value, which the help
+    shows) and its value is read by to_config, so the CLIs refuse a bad value in the same words as the app."""
     for name in names:
         declared = OPTIONS[name]
         flag = "--" + name.replace("_", "-")
-        default = getattr(DEFAULTS, name)
+        default = getattr(base, name)
         shown = as_text(default) if name in FOUR_NUMBERS else str(default).lower()
         text = declared.help + (f" (default: {shown})" if default is not None else "")
         if isinstance(default, bool):
@@ -108,6 +111,20 @@ def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, names: 
         else:
             values = declared.values + tuple(alias for alias, _ in declared.aliases)
             parser.add_argument(flag, dest=name, metavar="|".join(values) if values else "VALUE", help=text)
+
+
+def add_speech_limit(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help: str,
+                     default: str | None = None) -> None:
+    """--max-seconds SECONDS, read by speech_limit into `max_seconds` (None: no limit), the same in every command."""
+    parser.add_argument("--max-seconds", dest="max_seconds", type=_flag_speech_limit, default=default,
+                        metavar="SECONDS", help=help)
+
+
+def _flag_speech_limit(text: str) -> float | None:
+    try:
+        return speech_limit(text)
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _flag_short_side(text: str) -> int:
@@ -140,3 +157,19 @@ def _parse(name: str, value: Any, default: Any) -> Any:
         except ValueError:
             raise OptionError(f"{what} must be a whole number, not '{value}'.") from None
     return str(value).strip()
+
+
+def run_command(work: Callable[[], int], error_status: int = 1, interrupted: str = "interrupted",
+                before_error: Callable[[], None] = lambda: None) -> int:
+    """A command's ending, shared by every CLI: its work's exit status, or one "error: …" line on stderr and
+    error_status for a LipSyncError, 130 for Ctrl-C. before_error clears the terminal line first (a progress bar)."""
+    try:
+        return work()
+    except LipSyncError as exc:
+        before_error()
+        print(f"error: {exc}", file=sys.stderr)
+        return error_status
+    except KeyboardInterrupt:
+        before_error()
+        print(f"error: {interrupted}", file=sys.stderr)
+        return INTERRUPTED_STATUS

@@ -14,15 +14,19 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from . import (audio, detect, encode, media, models, output, render, runtime, silence, stream, sync_media, track, tts,
-               video)
+from . import models, render, runtime
 from .config import LipSyncConfig
-from .detectors import Detector
 from .errors import AudioError, FaceError, LipSyncError
-from .geometry import FaceBox
+from .faces import finding, track
+from .faces.boxes import FaceBox
+from .faces.detectors import Detector
+from .media import encode, ffmpeg, output, stream, video
+from .nets.checkpoints import file_sha256
+from .nets.syncnet import SyncNet
 from .progress import STAGES, ProgressFn, Stage, report
-from .sync_score import SyncScore
-from .syncnet import SyncNet
+from .scoring import clips
+from .scoring.sync import SyncScore
+from .speech import audio, silence, tts
 
 __all__ = ["generate", "estimate_frames", "find_faces", "Result", "Stage", "STAGES", "ProgressFn", "work_dir"]
 WORK_DIR_PREFIX = "lipsync-"
@@ -93,7 +97,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), speech_weights, config,
                                  speech.mux_path, work)
         encoded = work / "out.mp4"
-        synced, landmarked = render.render(request, loaded.generator, loaded.enhancer, encoded, progress,
+        synced, landmarked = render.render(request, loaded.mouths, loaded.enhancer, encoded, progress,
                                            on_segment)
         report(progress, Stage.ENCODE, 1.0)
         score = _score(encoded, source, found, n_out, loaded.scorer, config, work)
@@ -112,11 +116,11 @@ def estimate_frames(face_path: str | os.PathLike, *, audio_path: str | os.PathLi
     """About how many frames a request will generate, from the headers alone (for sizing a GPU time slot)."""
     fps = config.still_fps
     if not video.is_still(face_path):
-        info = media.probe(face_path, "face video")
+        info = ffmpeg.probe(face_path, "face video")
         if info is not None and info.video is not None and info.video.fps:
             fps = float(info.video.fps)
     if audio_path is not None:
-        speech = media.probe(audio_path, "audio")
+        speech = ffmpeg.probe(audio_path, "audio")
         seconds = speech.audio_duration if speech is not None else 0.0
     else:
         seconds = len((text or "").strip()) / SPOKEN_CHARS_PER_SECOND[slow]
@@ -163,28 +167,29 @@ def _detections(source: video.FaceInput, needed: int, detector: Detector | None,
     a landmark model is given, from the cache when the same bytes were seen with the same settings and models.
     A box given by hand is the one entry for every frame: nothing is decoded for it."""
     if config.box is not None:
-        return [[detect.fixed_box(config, source.width, source.height)]]
-    scale = detect.detection_scale(source.width, source.height, source.is_still)
-    small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
-    key = (detect.content_id(source.path), source.width, source.height, str(source.fps), config.detector,
-           config.align_roll, str(resolved.checkpoints.path), landmarker is not None)
+        return [[finding.fixed_box(config, source.width, source.height)]]
+    scale, small = finding.detection_size(source.width, source.height, source.is_still)
+    # Landmarks are found on the chosen face only, so which face that is belongs to the key where they are found.
+    marked = config.face_index if landmarker is not None else None
+    key = (file_sha256(source.path), source.width, source.height, str(source.fps), config.detector,
+           config.align_roll, str(resolved.checkpoints.path), marked)
 
     def run(needed: int) -> tuple[list[list[FaceBox]], bool]:
         if source.is_still:
-            return detect.detect_faces(detector, [source.still], 1.0, config.align_roll, still=True,
-                                       landmarker=landmarker), True
+            return finding.detect_faces(detector, [source.still], 1.0, config.align_roll, still=True,
+                                        landmarker=landmarker, face_index=config.face_index), True
         # Decoded on a thread of its own, a batch ahead: the decoder is not left waiting while a batch is searched.
         decoded = video.iter_video_frames(source, *small, config.subprocess_timeout, searched_only=True)
-        ahead = detect.DETECT_BATCH * detect.VIDEO_DETECT_STRIDE
+        ahead = finding.DETECT_BATCH * finding.VIDEO_DETECT_STRIDE
         with closing(stream.read_ahead(decoded, ahead, needed + 1)) as frames:
-            found = detect.detect_faces(
-                detector, frames, scale, config.align_roll, stride=detect.VIDEO_DETECT_STRIDE,
-                landmarker=landmarker,
+            found = finding.detect_faces(
+                detector, frames, scale, config.align_roll, stride=finding.VIDEO_DETECT_STRIDE,
+                landmarker=landmarker, face_index=config.face_index, max_gap=track.max_gap_frames(float(source.fps)),
                 on_batch=lambda done: report(progress, Stage.DETECT, done / min(needed + 1, 10**6)))
         # One frame past the need tells whether the video ended first.
         return found[:needed], len(found) <= needed
 
-    found = detect.CACHE.get(key, needed, run)
+    found = finding.CACHE.get(key, needed, run)
     if not found:
         raise FaceError(f"'{source.path.name}' has no frames.")
     return found
@@ -215,10 +220,10 @@ def _score(encoded: Path, source: video.FaceInput, found: list[list[FaceBox]], n
     detections already made, unpadded, in each output frame; none without a scorer or for a result too short to
     score."""
     fps = float(source.fps)
-    if scorer is None or n_out / fps < sync_media.MIN_SCORED_SECONDS:
+    if scorer is None or n_out / fps < clips.MIN_SCORED_SECONDS:
         return None
-    faces = sync_media.face_track(found, fps, f"'{source.path.name}'", config.face_index)
+    faces = clips.face_track(found, fps, f"'{source.path.name}'", config.face_index)
     boxes = [faces[0 if source.is_still else stream.ping_pong(index, len(faces))] for index in range(n_out)]
     folder = work / "score"  # apart from the request's own decoded speech
     folder.mkdir()
-    return sync_media.score_video(encoded, config=config, model=scorer, boxes=boxes, boxes_fps=fps, work=folder)
+    return clips.score_video(encoded, config=config, model=scorer, boxes=boxes, boxes_fps=fps, work=folder)

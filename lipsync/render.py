@@ -6,22 +6,23 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from typing import Callable
-
-from . import audio, blend, crop, encode, enhance, stream, video
 from .config import LipSyncConfig
-from .enhance import FaceEnhancer
-from .geometry import FaceBox
-from .inference import MouthGenerator
+from .faces import crop, enhance, paste
+from .faces.boxes import FaceBox
+from .faces.enhance import FaceEnhancer
+from .media import encode, stream, video
+from .nets.mouths import MouthRunner
 from .progress import ProgressFn, Stage, report
+from .speech import audio
 
 QUEUE_FRAMES = 32  # frames in flight between decoder, model and encoder
-# Frames per model call until the preview's first segment is out. x264 closes that segment only some 10 frames
-# after its last one (35 on 2 cores), so full batches of 16 would hold it back until 48 frames were made; on the
-# CPU a call of 8 frames costs what one of 16 does per frame.
+# Frames per model call until the preview's first segment is out. x264 closes that segment only some frames
+# after its last one, so full batches would hold it back by up to a batch; on the CPU a call of 8 frames costs
+# about what one of 16 does per frame (README, Performance).
 PREVIEW_BATCH = 8
 
 
@@ -51,7 +52,7 @@ class Request:
 MouthsFn = Callable[[list["Frame"], list[np.ndarray]], np.ndarray]  # (frames, their mel windows) -> mouths
 
 
-def render(request: Request, generator: MouthGenerator, enhancer: FaceEnhancer | None, out: Path,
+def render(request: Request, runner: MouthRunner, enhancer: FaceEnhancer | None, out: Path,
            progress: ProgressFn | None, on_segment: encode.SegmentFn | None = None) -> tuple[int, int]:
     """Write the lip-synced video to `out` (and preview segments to on_segment, if given); returns the number of
     frames where a mouth was generated, and of those where a face had landmarks."""
@@ -61,19 +62,19 @@ def render(request: Request, generator: MouthGenerator, enhancer: FaceEnhancer |
     running = threading.Event()
     running.set()
     still_crops = _still_crops(request)
-    mouths = _mouth_maker(generator, still_crops)
+    mouths = _mouth_maker(runner, still_crops)
     # Mouths are pasted by the encoding thread, off the model's; enhancing faces needs them pasted before it.
     paste_early = enhancer is not None
     encoder = encode.Encoder(out, source.width, source.height, source.fps, request.speech_path,
                              config.subprocess_timeout, on_segment)
     decoder = stream.Worker(lambda: _decode(request, decoded, running, still_crops))
-    writer = stream.Worker(lambda: _encode(generated, running, encoder, config, paste=not paste_early))
+    writer = stream.Worker(lambda: _encode(generated, running, encoder, config, paste_here=not paste_early))
     decoder.start()
     writer.start()
     try:
         counts = _generate(request, decoded, decoder, generated, writer, mouths,
-                           lambda: min(generator.size, PREVIEW_BATCH) if encoder.awaiting_first_segment
-                           else generator.size,
+                           lambda: min(runner.size, PREVIEW_BATCH) if encoder.awaiting_first_segment
+                           else runner.size,
                            enhancer, progress)
         stream.put(generated, stream.STOP, writer.is_alive)
         writer.join_or_raise()
@@ -95,13 +96,13 @@ def _still_crops(request: Request) -> list[np.ndarray] | None:
     return [crop.crop_face(request.source.still, box) for box in request.plan[0]]
 
 
-def _mouth_maker(generator: MouthGenerator, still_crops: list[np.ndarray] | None) -> MouthsFn:
+def _mouth_maker(runner: MouthRunner, still_crops: list[np.ndarray] | None) -> MouthsFn:
     """A still's faces go through the network once, then only the speech changes; a video's faces change every
     frame and go through the whole network."""
     if still_crops is not None:
-        still = generator.for_still(still_crops)
+        still = runner.for_still(still_crops)
         return lambda frames, windows: still(windows)
-    return lambda frames, windows: generator([face for frame in frames for face in frame.crops], windows)
+    return lambda frames, windows: runner([face for frame in frames for face in frame.crops], windows)
 
 
 def _decode(request: Request, decoded: queue.Queue, running: threading.Event,
@@ -171,7 +172,7 @@ def paste_mouths(frame: Frame, config: LipSyncConfig) -> None:
         return
     frame.picture = frame.picture.copy()
     for box, mouth, face in zip(frame.boxes, frame.mouths, frame.crops):
-        blend.paste(frame.picture, box, mouth, face, config.blend, config.mask, config.color_match,
+        paste.paste(frame.picture, box, mouth, face, config.blend, config.mask, config.color_match,
                     frame.speech_weight)
 
 
@@ -188,11 +189,11 @@ def _enhance(frames: list[Frame], enhancer: FaceEnhancer, config: LipSyncConfig)
     matrices = [matrix for _, frame_matrices in aligned for matrix in frame_matrices]
     boxes = [box for frame in frames for box in frame.boxes]
     for frame, box, face, matrix in zip(owners, boxes, enhanced, matrices):
-        blend.paste_restored(frame.picture, box, face, matrix, config.blend, config.mask, frame.speech_weight)
+        paste.paste_enhanced(frame.picture, box, face, matrix, config.blend, config.mask, frame.speech_weight)
 
 
 def _encode(generated: queue.Queue, running: threading.Event, encoder: encode.Encoder, config: LipSyncConfig,
-            paste: bool) -> None:
+            paste_here: bool) -> None:
     """Stage 3: mouths blended into their frames (unless the model's thread did it), frames to the encoder."""
     while running.is_set():
         try:
@@ -201,6 +202,6 @@ def _encode(generated: queue.Queue, running: threading.Event, encoder: encode.En
             continue
         if frame is stream.STOP:
             return
-        if paste:
+        if paste_here:
             paste_mouths(frame, config)
         encoder.write(frame.picture)

@@ -7,14 +7,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import torch
 
 from .config import LANDMARK_MASKS, LipSyncConfig
 from .errors import OptionError
+from .nets.checkpoints import LANDMARKER, CheckpointFolder, is_present
 
-CHECKPOINT_DIR_ENV = "LIPSYNC_CHECKPOINT_DIR"
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_BATCH = 16
 GPU_BATCH_PER_GIB = 4  # frames per GiB of GPU memory, within GPU_BATCH_RANGE
@@ -35,27 +34,10 @@ os.register_at_fork(after_in_child=_one_thread_after_fork)
 
 
 @dataclass(frozen=True)
-class CheckpointFolder:
-    """Where user-supplied checkpoints are looked for: a folder (and how it was named, for messages), or none,
-    in which case they come from the Hugging Face Hub."""
-    path: Path | None
-    named_by: str = ""  # "--checkpoint-dir" or the environment variable; "" with no folder
-
-    @classmethod
-    def of(cls, override: str | os.PathLike | None) -> "CheckpointFolder":
-        """The flag or config value first, then $LIPSYNC_CHECKPOINT_DIR, then none (the Hub)."""
-        if override:
-            return cls(Path(override).expanduser(), "--checkpoint-dir")
-        if os.environ.get(CHECKPOINT_DIR_ENV):
-            return cls(Path(os.environ[CHECKPOINT_DIR_ENV]).expanduser(), CHECKPOINT_DIR_ENV)
-        return cls(None)
-
-
-@dataclass(frozen=True)
 class Runtime:
     device: str  # "cpu" or "cuda"
     precision: str  # the generator's: fp32, bf16 or fp16
-    restorer_dtype: torch.dtype  # GFPGAN: bf16 or fp32 (fp16 overflows in it)
+    enhancer_dtype: torch.dtype  # GFPGAN: bf16 or fp32 (fp16 overflows in it)
     detector_dtype: torch.dtype  # S3FD
     batch_size: int
     enhance: bool  # whether generated faces are restored with GFPGAN
@@ -97,7 +79,7 @@ def resolve(config: LipSyncConfig, still: bool = False) -> Runtime:
     device = _device(config.device)
     precision = _precision(config.precision, device)
     folder = CheckpointFolder.of(config.checkpoint_dir)
-    return Runtime(device, precision, _restorer_dtype(precision, device), _detector_dtype(config, device),
+    return Runtime(device, precision, _enhancer_dtype(precision, device), _detector_dtype(config, device),
                    _batch_size(config.batch_size, device), _enhances(config.enhance, device),
                    _finds_landmarks(config, device, folder, still), folder, score=_scores(config.score, device),
                    score_dtype=_score_dtype(config.precision, precision))
@@ -129,7 +111,7 @@ def _precision(asked: str, device: str) -> str:
     return asked
 
 
-def _restorer_dtype(precision: str, device: str) -> torch.dtype:
+def _enhancer_dtype(precision: str, device: str) -> torch.dtype:
     """bf16 wherever the generator runs reduced and the hardware has bf16; GFPGAN never runs in fp16."""
     if precision == "fp32" or (device == "cuda" and not torch.cuda.is_bf16_supported()):
         return torch.float32
@@ -162,10 +144,7 @@ def _finds_landmarks(config: LipSyncConfig, device: str, folder: CheckpointFolde
         return config.landmarks == "fan"
     if config.mask in LANDMARK_MASKS:
         return True
-    from . import checkpoints  # it imports this module
-
-    return (config.detector == "s3fd" and (still or device == "cuda")
-            and checkpoints.is_present(checkpoints.LANDMARKER, folder))
+    return config.detector == "s3fd" and (still or device == "cuda") and is_present(LANDMARKER, folder)
 
 
 def _enhances(asked: str, device: str) -> bool:
@@ -178,7 +157,7 @@ def _scores(asked: str, device: str) -> bool:
 
 
 def _score_dtype(asked: str, precision: str) -> torch.dtype:
-    """fp32 unless a reduced precision is asked for by name: on a CPU with native bf16, bf16 moved LSE-D by 0.16 on
-    the shared talking head (random weights), past the 0.05 the scores may move; CUDA's fp16 and bf16 are not
-    measured yet, so auto stays fp32 there too."""
+    """fp32 unless a reduced precision is asked for by name: on a CPU with native bf16, bf16 moved LSE-D further
+    than the scores may move (README, Lip-sync score); CUDA's fp16 and bf16 are not measured yet, so auto stays
+    fp32 there too."""
     return torch.float32 if asked == "auto" else DTYPES[precision]

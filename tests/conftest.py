@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from lipsync import LipSyncConfig
-from lipsync.encode import VIDEO_CODEC_ARGS
+from lipsync.media.encode import VIDEO_CODEC_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("LIPSYNC_TEST_MEDIA", ROOT.parent / "shared" / "media"))
@@ -40,7 +40,7 @@ HAND_LANDMARKS = json.loads((Path(__file__).parent / "fixtures" / "landmarks.jso
 @pytest.fixture(scope="session", autouse=True)
 def checkpoint_dir(tmp_path_factory) -> Path:
     """Random-weight checkpoints written once per session and used through the real loader."""
-    from lipsync.testing import write_random_checkpoints
+    from lipsync.bench.random_weights import write_random_checkpoints
 
     folder = write_random_checkpoints(tmp_path_factory.mktemp("checkpoints"))
     with pytest.MonkeyPatch.context() as patch:  # the environment is restored after the session
@@ -52,21 +52,21 @@ def checkpoint_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def restorer_file(checkpoint_dir) -> Path:
+def enhancer_file(checkpoint_dir) -> Path:
     """The random-weight GFPGAN file (~345 MB), written once beside the other random checkpoints, only for the
     tests that need it."""
-    from lipsync.testing import write_random_restorer
+    from lipsync.bench.random_weights import write_random_enhancer
 
-    return write_random_restorer(checkpoint_dir)
+    return write_random_enhancer(checkpoint_dir)
 
 
 @pytest.fixture(scope="session")
 def landmark_dir(checkpoint_dir, tmp_path_factory) -> Path:
     """A checkpoint folder holding the random-weight FAN file (~96 MB), written once, only for the tests that need
-    it, and links to the other random checkpoints (the enhancer's is filled once restorer_file has run). Apart from
+    it, and links to the other random checkpoints (the enhancer's is filled once enhancer_file has run). Apart from
     checkpoint_dir, so that landmarks' `auto`, which turns on where the file is at hand, stays off elsewhere."""
-    from lipsync.checkpoints import LANDMARKER, REGISTRY
-    from lipsync.testing import write_random_landmarker
+    from lipsync.bench.random_weights import write_random_landmarker
+    from lipsync.nets.checkpoints import LANDMARKER, REGISTRY
 
     folder = tmp_path_factory.mktemp("with-landmarks")
     for name, spec in REGISTRY.items():
@@ -87,7 +87,7 @@ def hand_landmarks(monkeypatch) -> PlacedLandmarks:
     """The landmark model's output replaced by the portrait's hand-measured points: every face found gets them
     (set .points to place others) and passes the gate. The detection cache is emptied before and after, so no
     request shares detections with those of another landmark model."""
-    from lipsync import detect, landmarks
+    from lipsync.faces import finding, landmarks
 
     placed = PlacedLandmarks(np.array(HAND_LANDMARKS["monalisa"]["points"], np.float64))
 
@@ -97,9 +97,9 @@ def hand_landmarks(monkeypatch) -> PlacedLandmarks:
                  for _ in frame_boxes] for frame_boxes in boxes]
 
     monkeypatch.setattr(landmarks, "locate", locate)
-    detect.CACHE.clear()
+    finding.CACHE.clear()
     yield placed
-    detect.CACHE.clear()
+    finding.CACHE.clear()
 
 
 def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:

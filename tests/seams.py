@@ -6,8 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lipsync.geometry import FaceBox
-from lipsync.model import FACE_SIZE
+from lipsync.faces.boxes import FaceBox
+from lipsync.nets.wav2lip import FACE_SIZE
 
 
 def seam_score(original: np.ndarray, output: np.ndarray, where: FaceBox | tuple[int, int, int, int],

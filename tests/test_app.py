@@ -364,7 +364,7 @@ def test_the_preview_tags_stay_clear_of_each_other(tmp_path):
 
 def test_the_estimate_before_generate_keeps_the_speed_per_kind_of_input(tmp_path, monkeypatch):
     import app
-    from lipsync import serving
+    from ui import serving
 
     speech = str(cut_speech(tmp_path / "s.wav", 2.0))
     monkeypatch.setattr(app.SERVED, "speed", serving.SpeedLog())  # nothing measured yet in this process

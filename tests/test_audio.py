@@ -10,8 +10,8 @@ import pytest
 from scipy.signal import get_window
 
 from conftest import ROOT, SPEECH, cut_speech, run
-from lipsync import audio, silence
 from lipsync.errors import AudioError
+from lipsync.speech import audio, silence
 
 
 def reference_mel(signal: np.ndarray) -> np.ndarray:
@@ -102,7 +102,7 @@ def test_zero_length_audio_is_refused(tmp_path):
 
 
 def test_a_plain_wav_is_read_as_it_is_with_the_samples_ffmpeg_gives(tmp_path, monkeypatch):
-    from lipsync import media
+    from lipsync.media import ffmpeg
 
     wav = cut_speech(tmp_path / "speech.wav", 2.0, extra=["-ac", "2"])  # 16-bit PCM, stereo
     flac = cut_speech(tmp_path / "speech.flac", 2.0, extra=["-ac", "2"])  # the same samples, decoded by ffmpeg
@@ -114,7 +114,7 @@ def test_a_plain_wav_is_read_as_it_is_with_the_samples_ffmpeg_gives(tmp_path, mo
     def no_tools(*args, **kwargs):
         raise AssertionError("a plain WAV needs no ffprobe or ffmpeg")
 
-    monkeypatch.setattr(media, "run_tool", no_tools)
+    monkeypatch.setattr(ffmpeg, "run_tool", no_tools)
     direct = audio.load_speech(wav, work, max_seconds=120)
     assert direct.mux_path == wav
     np.testing.assert_array_equal(direct.samples, through_ffmpeg.samples)
@@ -168,7 +168,7 @@ def test_a_recording_at_another_rate_is_resampled_as_librosa_resamples_it(tmp_pa
 MEL_BASIS_CHECK = """
 import sys
 import numpy as np
-from lipsync import audio
+from lipsync.speech import audio
 basis = audio._mel_basis()
 mel = audio.melspectrogram(np.zeros(8000, np.float32))
 print(sorted(name for name in ("librosa.filters", "scipy.signal", "numba") if name in sys.modules))

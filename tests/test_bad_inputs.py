@@ -25,9 +25,10 @@ from PIL import Image
 
 from conftest import (HAAR, PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cli, cut_speech, probe, read_frames,
                       through_encoder)
-from lipsync import audio, encode, generate, media, pipeline, silence, tts, video
-from lipsync.errors import (AudioError, FaceError, LipSyncError, MediaToolError, NoFaceError, OutputError,
-                            TextError)
+from lipsync import generate, pipeline
+from lipsync.errors import AudioError, FaceError, LipSyncError, MediaToolError, NoFaceError, OutputError, TextError
+from lipsync.media import encode, ffmpeg, video
+from lipsync.speech import audio, silence, tts
 
 CLI_TIMEOUT = 120  # seconds for one run; a hang fails the test instead of the suite
 SPEECH_SECONDS = 1.5
@@ -36,7 +37,7 @@ SPEECH_START = 2.0  # the real speech sample talks here
 
 # ---------------------------------------------------------------- helpers
 
-def ffmpeg(*args) -> None:
+def run_ffmpeg(*args) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *map(str, args)], check=True, capture_output=True,
                    timeout=120)
 
@@ -128,7 +129,7 @@ def blank_gradient(path: Path, width: int = 240, height: int = 320) -> Path:
 
 
 def portrait_video(path: Path, seconds: float, extra: list[str] | None = None, vf: str = "crop=300:446:0:0") -> Path:
-    ffmpeg("-loop", "1", "-framerate", 25, "-i", PORTRAIT, "-t", seconds, "-vf", vf, "-c:v", "libx264",
+    run_ffmpeg("-loop", "1", "-framerate", 25, "-i", PORTRAIT, "-t", seconds, "-vf", vf, "-c:v", "libx264",
            "-preset", "ultrafast", "-crf", 12, "-pix_fmt", "yuv420p", *(extra or []), path)
     return path
 
@@ -220,7 +221,7 @@ def _cmyk_jpeg(path: Path) -> Path:
 
 
 def _rgb48_png(path: Path) -> Path:
-    ffmpeg("-i", PORTRAIT, "-pix_fmt", "rgb48be", path)
+    run_ffmpeg("-i", PORTRAIT, "-pix_fmt", "rgb48be", path)
     return path
 
 
@@ -335,7 +336,7 @@ def test_video_with_zero_frames(tmp_path, speech, temp_root, box):
 def test_video_without_a_face_in_any_frame(tmp_path, speech, temp_root):
     clip = tmp_path / "sunset.mp4"
     # A fixed seed: random gradients can, rarely, hold a pattern the Haar cascade takes for a face.
-    ffmpeg("-f", "lavfi", "-i", "gradients=s=320x240:r=25:d=1:seed=1", "-c:v", "libx264", "-preset", "ultrafast",
+    run_ffmpeg("-f", "lavfi", "-i", "gradients=s=320x240:r=25:d=1:seed=1", "-c:v", "libx264", "-preset", "ultrafast",
            "-pix_fmt", "yuv420p", clip)
     run = run_cli(tmp_path, clip, tmp_path / "out.mp4", "--audio", speech)
     message = assert_refused(run, "No face was found in any of the 25 frames")
@@ -346,7 +347,7 @@ def test_face_in_only_some_frames(tmp_path, media_dir):
     """First second the portrait, second second a blank wall: the blank frames pass through untouched."""
     speech = cut_speech(tmp_path / "speech2.wav", 2.0, start=SPEECH_START)
     clip = tmp_path / "cut-to-wall.mp4"
-    ffmpeg("-loop", "1", "-framerate", 25, "-t", 1, "-i", PORTRAIT,
+    run_ffmpeg("-loop", "1", "-framerate", 25, "-t", 1, "-i", PORTRAIT,
            "-f", "lavfi", "-i", "color=c=0x8a7f70:s=300x446:r=25:d=1",
            "-filter_complex", "[0:v]crop=300:446:0:0,setsar=1[a];[1:v]setsar=1[b];[a][b]concat=n=2:v=1[v]",
            "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-crf", 10, "-pix_fmt", "yuv420p", clip)
@@ -366,7 +367,7 @@ def test_variable_frame_rate_video(tmp_path, speech):
     fast = portrait_video(tmp_path / "fast.mp4", 1.0)
     slow = portrait_video(tmp_path / "slow.mp4", 1.0, ["-r", 10])
     vfr = tmp_path / "vfr.mkv"
-    ffmpeg("-i", fast, "-i", slow, "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]",
+    run_ffmpeg("-i", fast, "-i", slow, "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]",
            "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "ultrafast", vfr)
     stream = probe(vfr)["video"]
     assert int(stream["nb_read_frames"]) == 35  # really variable: 25 + 10 frames in two seconds
@@ -381,7 +382,7 @@ def test_variable_frame_rate_video_is_read_at_its_nominal_rate_by_timestamp(tmp_
     as long as the speech, and each untouched output frame (the mouth still in the first, silent seconds) is the
     source frame shown at its time: the frame before a dropped one is shown twice."""
     vfr = tmp_path / "vfr.mp4"
-    ffmpeg("-i", TALKING_HEAD, "-f", "lavfi", "-i", "testsrc2=size=96x54:rate=25", "-filter_complex",
+    run_ffmpeg("-i", TALKING_HEAD, "-f", "lavfi", "-i", "testsrc2=size=96x54:rate=25", "-filter_complex",
            "[0:v]scale=352:608[face];[face][1:v]overlay=0:0:shortest=1,"
            "select='not(between(n,25,199)*eq(mod(n,3),2))'", "-fps_mode", "passthrough", "-an", "-t", 8,
            "-c:v", "libx264", "-preset", "ultrafast", "-crf", 12, vfr)
@@ -417,14 +418,14 @@ def test_gif_with_mixed_delays_is_read_at_its_average_rate(tmp_path):
     frames = [portrait.point(lambda v, k=k: min(255, v + 4 * k)) for k in range(8)]
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=[100, 50, 30, 100, 70, 100, 40, 100])
     assert probe(gif)["video"]["r_frame_rate"] == "100/1"
-    assert media.probe(gif, "face video").video.fps == Fraction(41, 3)  # 8 frames in 0.59 s
+    assert ffmpeg.probe(gif, "face video").video.fps == Fraction(41, 3)  # 8 frames in 0.59 s
 
 
 def test_rotated_phone_video_comes_out_upright(tmp_path, speech):
     """Stored 446×300 sideways with rotate=90 metadata (as phones do); shown as 300×446 upright."""
     sideways = portrait_video(tmp_path / "sideways-raw.mp4", 1.0, vf="crop=300:446:0:0,transpose=clock")
     phone = tmp_path / "phone.mp4"
-    ffmpeg("-i", sideways, "-c", "copy", "-metadata:s:v", "rotate=90", phone)
+    run_ffmpeg("-i", sideways, "-c", "copy", "-metadata:s:v", "rotate=90", phone)
     stored = probe(phone)["video"]
     assert (stored["width"], stored["height"]) == (446, 300)
     run = run_cli(tmp_path, phone, tmp_path / "out.mp4", "--audio", speech)
@@ -468,7 +469,7 @@ def test_zero_length_audio(tmp_path, temp_root):
 
 def test_pure_silence_keeps_the_mouth_still(tmp_path):
     hush = tmp_path / "hush.wav"
-    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", SPEECH_SECONDS, hush)
+    run_ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", SPEECH_SECONDS, hush)
     run = run_cli(tmp_path, PORTRAIT, tmp_path / "out.mp4", "--audio", hush)
     assert_works(run, SPEECH_SECONDS, (300, 446), 25)
     source = cv2.imread(str(PORTRAIT))[:446]
@@ -516,7 +517,7 @@ def test_speech_longer_than_two_minutes_needs_no_flag(tmp_path):
     """No limit by default: 130 s of silence (in silence no mouth is generated, so it is quick) makes a 130 s
     video."""
     long = tmp_path / "long.wav"
-    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", 130, "-c:a", "pcm_u8", long)
+    run_ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", 130, "-c:a", "pcm_u8", long)
     small = tmp_path / "small.png"
     Image.open(PORTRAIT).resize((100, 150)).save(small)
     run = run_cli(tmp_path, small, tmp_path / "out.mp4", "--audio", long, "--box", "20", "70", "30", "70")
@@ -528,7 +529,7 @@ def test_speech_longer_than_two_minutes_needs_no_flag(tmp_path):
 
 def test_speech_just_over_the_limit_is_not_shown_as_equal_to_it(tmp_path, temp_root):
     barely = tmp_path / "barely.wav"
-    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", 120.3, "-c:a", "pcm_u8", barely)
+    run_ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", 120.3, "-c:a", "pcm_u8", barely)
     with pytest.raises(AudioError, match=r"The speech is 120\.3 s long; the limit is 120 s\."):
         generate(PORTRAIT, tmp_path / "out.mp4", audio_path=barely, config=HAAR.replace(max_audio_seconds=120))
 
@@ -717,7 +718,7 @@ def hung_ffmpeg(tmp_path, monkeypatch) -> Path:
     fake = tmp_path / "ffmpeg"
     fake.write_text("#!/bin/sh\nexec sleep 60\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(media, "FFMPEG", str(fake))
+    monkeypatch.setattr(ffmpeg, "FFMPEG", str(fake))
     return fake
 
 
@@ -741,7 +742,7 @@ def test_a_stalled_encoder_is_stopped(tmp_path, hung_ffmpeg, speech):
 
 
 def test_missing_ffmpeg_is_one_clear_message(tmp_path, temp_root, monkeypatch):
-    monkeypatch.setattr(media, "FFPROBE", str(tmp_path / "no-such-dir" / "ffprobe"))
+    monkeypatch.setattr(ffmpeg, "FFPROBE", str(tmp_path / "no-such-dir" / "ffprobe"))
     speech = cut_speech(tmp_path / "speech.m4a", SPEECH_SECONDS, start=SPEECH_START)  # a plain WAV is not probed
     with pytest.raises(MediaToolError, match=r"^ffprobe is not installed; install ffmpeg \(apt install ffmpeg\)\.$"):
         generate(PORTRAIT, tmp_path / "out.mp4", audio_path=speech, config=HAAR)

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from conftest import PORTRAIT, ROOT, TALKING_HEAD, assert_valid_mp4, cut_speech, read_frames
-from lipsync import batch, batch_runners
+from lipsync import batch
+from lipsync.batch import runners
 from lipsync.config import LipSyncConfig
 from lipsync.errors import LipSyncError
 
@@ -278,12 +279,12 @@ def test_inputs_by_url_are_downloaded(tmp_path):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     try:
-        got = batch_runners.download(f"{base}/face.png", downloads, LipSyncConfig())
+        got = runners.download(f"{base}/face.png", downloads, LipSyncConfig())
         assert got.suffix == ".png" and got.read_bytes() == PORTRAIT.read_bytes()
         with pytest.raises(LipSyncError, match="could not be downloaded: HTTP 404"):
-            batch_runners.download(f"{base}/missing.png", downloads, LipSyncConfig())
+            runners.download(f"{base}/missing.png", downloads, LipSyncConfig())
         with pytest.raises(LipSyncError, match="is larger than"):
-            batch_runners.download(f"{base}/face.png", downloads, LipSyncConfig(max_upload_bytes=1000))
+            runners.download(f"{base}/face.png", downloads, LipSyncConfig(max_upload_bytes=1000))
     finally:
         server.shutdown()
         server.server_close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conftest import probe
-from lipsync import bench_media as bench
+from lipsync.bench import inputs as bench
 
 
 def test_without_shared_media_the_bench_uses_the_examples(tmp_path):

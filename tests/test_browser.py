@@ -57,6 +57,11 @@ WATCH = """(stages) => {
 }"""
 # The visible <video> elements of the output column: one player in one place.
 PLAYERS = "() => [...document.querySelectorAll('#outputs video')].filter(v => v.offsetParent !== null).length"
+# Every <video> in the page that has a size and a source, wherever it sits: after a request, the result's only.
+SIZED_VIDEOS = """() => [...document.querySelectorAll('video')].filter(video => {
+    const box = video.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && (video.currentSrc || video.getAttribute('src'));
+}).map(video => (video.closest('[id]') || {}).id || '?')"""
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +220,7 @@ def test_a_photo_with_text_from_a_failed_try_to_the_finished_video_at_both_width
     counted = [int(found.group(1)) for status in seen["statuses"] if (found := PROGRESS.search(status))]
     assert counted and counted == sorted(counted), counted  # from the click on, never back to 0
     assert page.evaluate(PLAYERS) == 1 and page.locator("#live-preview").is_hidden()
+    assert page.evaluate(SIZED_VIDEOS) == ["result"]
     src = page.evaluate(RESULT_SRC)
     assert src.startswith(server.url) and src.endswith("-lipsync.mp4")
 
@@ -371,14 +377,14 @@ def test_the_face_preview_lands_only_for_the_current_finder_and_a_click_picks_a_
 
 def test_presets_first_the_rest_folded_and_every_choice_in_words(server, page):
     """Presets set the settings they are made of, and the settings show the preset they make; opening the
-    options does not push Generate away; the examples have thumbnails by the upload, one of them a video; the
+    options does not push Generate away; the examples have thumbnails by the upload, one of them a video's frame; the
     languages without an offline voice say so; the face finder mentions no download when its file is here; the
     precision speaks in words."""
     page.goto(server.url)
     generate = page.locator("#generate-text")
     examples = page.locator("#examples")
-    expect(examples.locator("img")).to_have_count(2)  # the photo examples' thumbnails
-    expect(examples.locator("video")).to_have_count(1)  # and the video's
+    expect(examples.locator("img")).to_have_count(3)  # the photo examples' thumbnails, and a frame of the video's
+    expect(examples.locator("video")).to_have_count(0)  # no second player
     assert examples.bounding_box()["y"] < generate.bounding_box()["y"]  # near the inputs, before the button
     on_the_page = "(element) => element.getBoundingClientRect().top + window.scrollY"
     before = generate.evaluate(on_the_page)
@@ -412,7 +418,7 @@ def test_presets_first_the_rest_folded_and_every_choice_in_words(server, page):
     expect(page.get_by_role("option", name="French (fr)", exact=True)).to_be_visible()
     page.keyboard.press("Escape")
 
-    examples.locator("video").click()  # the video example: its face, a recording, on the Audio tab
+    examples.get_by_text("Video, a recording").click()  # the video example: its face, a recording, on the Audio tab
     expect(page.locator("#face")).to_contain_text("talking_head")
     expect(page.locator("#audio").get_by_label("Clear")).to_be_visible()
     expect(page.locator("#generate-audio")).to_be_visible()

@@ -6,10 +6,11 @@ import shutil
 import pytest
 import torch
 
-from lipsync import checkpoints, models
-from lipsync.checkpoints import REGISTRY
-from lipsync.runtime import CheckpointFolder
+from lipsync import models
 from lipsync.errors import CheckpointError
+from lipsync.nets import checkpoints
+from lipsync.nets.checkpoints import REGISTRY
+from lipsync.runtime import CheckpointFolder
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -68,7 +69,7 @@ def test_wrong_s3fd_file_is_refused(tmp_path, checkpoint_dir):
 
 def test_missing_local_file_says_where(tmp_path):
     with pytest.raises(CheckpointError, match=r"wav2lip_gan\.pth"):
-        checkpoints.resolve("wav2lip_gan", CheckpointFolder.of(tmp_path))
+        checkpoints.checkpoint_file("wav2lip_gan", CheckpointFolder.of(tmp_path))
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def hub_cache(tmp_path, monkeypatch, checkpoint_dir):
 
 def test_hub_file_with_wrong_sha256_is_refused(hub_cache):
     with pytest.raises(CheckpointError, match="sha256 check"):
-        checkpoints.resolve("wav2lip_gan", CheckpointFolder.of(None))
+        checkpoints.checkpoint_file("wav2lip_gan", CheckpointFolder.of(None))
 
 
 def test_hub_file_with_right_sha256_is_used_and_hashed_once(hub_cache, monkeypatch):
@@ -103,19 +104,19 @@ def test_hub_file_with_right_sha256_is_used_and_hashed_once(hub_cache, monkeypat
     calls = []
     real_hash = checkpoints.hash_file
     monkeypatch.setattr(checkpoints, "hash_file", lambda path: calls.append(path) or real_hash(path))
-    assert checkpoints.resolve("wav2lip_gan", hub).samefile(hub_cache)
-    assert checkpoints.resolve("wav2lip_gan", hub).samefile(hub_cache)
+    assert checkpoints.checkpoint_file("wav2lip_gan", hub).samefile(hub_cache)
+    assert checkpoints.checkpoint_file("wav2lip_gan", hub).samefile(hub_cache)
     assert len(calls) == 1
     # A later process finds the stamp on disk and does not hash again either.
-    checkpoints._verified.clear()
-    checkpoints.resolve("wav2lip_gan", hub)
+    checkpoints._hashed.cache_clear()
+    checkpoints.checkpoint_file("wav2lip_gan", hub)
     assert len(calls) == 1
     # A tampered file (same name, new content) is hashed again and refused; offline, it cannot be re-fetched.
     with open(hub_cache, "r+b") as handle:
         handle.seek(1000)
         handle.write(b"tampered")
     with pytest.raises(CheckpointError, match="sha256 check"):
-        checkpoints.resolve("wav2lip_gan", hub)
+        checkpoints.checkpoint_file("wav2lip_gan", hub)
 
 
 def test_offline_without_files_explains_how_to_provide_them(tmp_path, monkeypatch):
@@ -125,7 +126,7 @@ def test_offline_without_files_explains_how_to_provide_them(tmp_path, monkeypatc
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     with pytest.raises(CheckpointError) as caught:
-        checkpoints.resolve("s3fd", CheckpointFolder.of(None))
+        checkpoints.checkpoint_file("s3fd", CheckpointFolder.of(None))
     message = str(caught.value)
     assert "face_detection/detection/sfd/s3fd.pth" in message and "camenduru/Wav2Lip" in message
     assert "LIPSYNC_CHECKPOINT_DIR" in message and "\n" not in message

@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from conftest import PORTRAIT, TALKING_HEAD
-from lipsync import LipSyncConfig, checkpoints, detect, detectors, pipeline, video
+from lipsync import LipSyncConfig, pipeline
+from lipsync.faces import detectors, finding
+from lipsync.media import video
+from lipsync.nets import checkpoints
 from lipsync.runtime import cpu_has_native_bf16
 
 
@@ -56,23 +59,23 @@ def test_s3fd_in_bf16_scores_and_places_boxes_as_fp32_does(checkpoint_dir):
 
 def test_haar_on_a_video_searches_the_whole_frame_rarely_and_finds_the_same_faces(monkeypatch):
     source = video.open_face(TALKING_HEAD, 720, 10**8, 25)
-    scale = detect.detection_scale(source.width, source.height, False)
+    scale = finding.detection_scale(source.width, source.height, False)
     small = (round(source.width * scale), round(source.height * scale))
-    frames = list(video.iter_video_frames(source, *small, 60, searched_only=True))[::detect.VIDEO_DETECT_STRIDE]
+    frames = list(video.iter_video_frames(source, *small, 60, searched_only=True))[::finding.VIDEO_DETECT_STRIDE]
     haar = detectors.HaarDetector()
     whole = [haar.detect([frame])[0] for frame in frames]  # one frame a call: each searched whole
     searches = []
     search = haar._search
     monkeypatch.setattr(haar, "_search", lambda gray, *sides, **options: searches.append(sides)
                         or search(gray, *sides, **options))
-    batches = range(0, len(frames), detect.DETECT_BATCH)
-    tracked = [rows for first in batches for rows in haar.detect(frames[first:first + detect.DETECT_BATCH])]
+    batches = range(0, len(frames), finding.DETECT_BATCH)
+    tracked = [rows for first in batches for rows in haar.detect(frames[first:first + finding.DETECT_BATCH])]
     whole_searches = sum(len(sides) == 1 for sides in searches)
     # A whole search starts each batch and follows each miss near the face before: a tenth of the frames or fewer
     # (30 of 134 before a miss near the face was looked for in the whole frame at its sizes, 16 since).
     assert whole_searches <= len(batches) + len(frames) // 10, (whole_searches, len(frames))
     assert sum(len(rows) > 0 for rows in tracked) >= sum(len(rows) > 0 for rows in whole)
-    boxes = [[detect._to_boxes(rows[:1], 1.0, 0.0, (0, 0)) for rows in found] for found in (tracked, whole)]
+    boxes = [[finding._to_boxes(rows[:1], 1.0, 0.0, (0, 0)) for rows in found] for found in (tracked, whole)]
     overlaps = [near[0].iou(reference[0]) for near, reference in zip(*boxes) if near and reference]
     # The cascade's own boxes jump by a step of its 10 % scale pyramid between searches of one face.
     assert min(overlaps) >= 0.45 and np.mean(overlaps) >= 0.8

@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import PORTRAIT, TALKING_HEAD, assert_valid_mp4, cut_speech, run
-from lipsync import LipSyncConfig, audio, crop, detect, generate, inference, video
+from lipsync import LipSyncConfig, generate
+from lipsync.faces import crop, finding
+from lipsync.media import video
+from lipsync.nets import mouths
+from lipsync.speech import audio
 
 PORTRAIT_BOX = (60, 230, 80, 220)  # top, bottom, left, right: the Mona Lisa's face
 VIDEO_BOX = (250, 520, 190, 440)  # the talking head's face at 704x1216
@@ -59,8 +63,8 @@ def recipe_crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray
 
 def test_the_still_crop_the_model_sees_is_the_training_recipe(tmp_path, speech, monkeypatch):
     seen = []
-    original = inference.MouthGenerator.for_still
-    monkeypatch.setattr(inference.MouthGenerator, "for_still",
+    original = mouths.MouthRunner.for_still
+    monkeypatch.setattr(mouths.MouthRunner, "for_still",
                         lambda self, crops: (seen.extend(crops), original(self, crops))[1])
     generate(PORTRAIT, tmp_path / "out.mp4", audio_path=speech,
              config=LipSyncConfig(box=PORTRAIT_BOX, keep_silence=False))
@@ -75,7 +79,7 @@ def test_a_video_crop_is_the_recipe_on_the_same_decoded_pixels():
     frames = video.iter_video_frames(source, source.width, source.height, 60, "yuv420p")
     i420 = next(frames)
     frames.close()
-    box = detect.fixed_box(LipSyncConfig(box=VIDEO_BOX), source.width, source.height)
+    box = finding.fixed_box(LipSyncConfig(box=VIDEO_BOX), source.width, source.height)
     ours = crop.crop_face_i420(i420, box)
     reference = recipe_crop(cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), VIDEO_BOX)
     difference = np.abs(ours.astype(float) - reference).mean()

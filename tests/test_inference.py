@@ -8,9 +8,12 @@ import pytest
 import torch
 
 from conftest import PORTRAIT, cut_speech
-from lipsync import LipSyncConfig, audio, crop, inference, models, runtime
+from lipsync import LipSyncConfig, models, runtime
 from lipsync.errors import OptionError
-from lipsync.geometry import FaceBox
+from lipsync.faces import crop
+from lipsync.faces.boxes import FaceBox
+from lipsync.nets import mouths
+from lipsync.speech import audio
 
 PORTRAIT_BOX = (60, 230, 80, 220)
 NO_BF16 = "this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is refused here"
@@ -29,10 +32,9 @@ def real_inputs(tmp_path_factory):
     return crops, [audio.mel_window(mel, 25.0, index) for index in range(16)]
 
 
-def generator(precision: str, size: int = 16) -> inference.MouthGenerator:
-    resolved = runtime.resolve(LipSyncConfig(precision=precision, device="cpu", batch_size=size))
-    return inference.MouthGenerator(models.load_generator("wav2lip_gan", resolved.checkpoints, "cpu", resolved.dtype),
-                                    resolved)
+def generator(precision: str, size: int = 16) -> mouths.MouthRunner:
+    return models.load_mouth_runner("wav2lip_gan", runtime.resolve(LipSyncConfig(precision=precision, device="cpu",
+                                                                                batch_size=size)))
 
 
 @pytest.mark.skipif(not runtime.cpu_has_native_bf16(), reason=NO_BF16)

@@ -5,6 +5,7 @@ hand-measured points, and the command line end to end."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import cv2
 import numpy as np
@@ -13,9 +14,12 @@ import pytest
 import seams
 from conftest import (HAAR, HAND_LANDMARKS, PORTRAIT, TALKING_HEAD, assert_valid_mp4, cli, cut_speech, read_frames,
                       through_encoder)
-from lipsync import LipSyncConfig, blend, detect, detectors, face_geometry, generate, landmarks, runtime, track
+from lipsync import LipSyncConfig, generate, runtime
 from lipsync.errors import CheckpointError, OptionError
-from lipsync.model import FACE_SIZE
+from lipsync.config import ALL_FACES
+from lipsync.faces import alignment, detectors, finding, landmarks, paste, track
+from lipsync.media import video
+from lipsync.nets.wav2lip import FACE_SIZE
 
 SYNC_ALL = HAAR.replace(keep_silence=False)  # every frame gets a mouth
 PORTRAIT_BOX = (60, 230, 80, 220)  # top, bottom, left, right
@@ -94,10 +98,10 @@ def test_the_roll_comes_from_the_eye_centres_where_landmarks_pass(hand_landmarks
     def no_cascade(*args):
         raise AssertionError("the Haar eye cascade was asked for the roll")
 
-    monkeypatch.setattr(detect, "_measure_roll", no_cascade)
-    (box,), = detect.detect_faces(detectors.HaarDetector(), [turned], 1.0, True, still=True, landmarker=object())
-    assert box.eyes and box.angle == face_geometry.roll_degrees(hand_landmarks.points)
-    upright_roll = face_geometry.roll_degrees(np.array(HAND_LANDMARKS["monalisa"]["points"]))
+    monkeypatch.setattr(finding, "_measure_roll", no_cascade)
+    (box,), = finding.detect_faces(detectors.HaarDetector(), [turned], 1.0, True, still=True, landmarker=object())
+    assert box.eyes and box.angle == alignment.roll_degrees(hand_landmarks.points)
+    upright_roll = alignment.roll_degrees(np.array(HAND_LANDMARKS["monalisa"]["points"]))
     assert abs(box.angle - (upright_roll - 20.0)) <= 1.0
     np.testing.assert_array_equal(box.points, hand_landmarks.points)
 
@@ -124,7 +128,7 @@ def test_points_follow_the_face_and_are_interpolated_only_between_frames_that_ha
         return found
 
     monkeypatch.setattr(landmarks, "locate", locate)
-    found = detect.detect_faces(detectors.HaarDetector(), [image] * 13, 1.0, False, stride=2, landmarker=object())
+    found = finding.detect_faces(detectors.HaarDetector(), [image] * 13, 1.0, False, stride=2, landmarker=object())
     has_points = [boxes[0].points is not None for boxes in found]
     assert has_points == [True] * 5 + [False] * 3 + [True] * 5
     np.testing.assert_allclose(found[1][0].points, line(1))  # halfway: the jitters of frames 0 and 2 cancel
@@ -153,7 +157,7 @@ def test_face_and_mouth_masks_leave_no_harder_seam_than_the_oval(tmp_path, speec
     masks' jump is no larger than the oval's."""
     image = portrait()
     config = SYNC_ALL.replace(checkpoint_dir=str(landmark_dir), landmarks="fan")
-    found = detect.detect_faces(detectors.HaarDetector(), [image], 1.0, True, still=True, landmarker=object())
+    found = finding.detect_faces(detectors.HaarDetector(), [image], 1.0, True, still=True, landmarker=object())
     (box,), = track.plan_faces(found, config, 25.0, image.shape[1], image.shape[0], str)
     assert box.points is not None
     floor = float(np.mean([seams.seam_score(image, frame, box) for frame in through_encoder(image, tmp_path)]))
@@ -161,7 +165,7 @@ def test_face_and_mouth_masks_leave_no_harder_seam_than_the_oval(tmp_path, speec
     for mask in ("box", "face", "mouth"):
         result = generate(PORTRAIT, tmp_path / f"{mask}.mp4", audio_path=speech, config=config.replace(mask=mask))
         assert result.landmark_frames == result.synced_frames == result.frames
-        alpha = cv2.warpAffine(blend.blend_mask(box, "feather", mask), box.crop_matrix(FACE_SIZE), image.shape[1::-1],
+        alpha = cv2.warpAffine(paste.blend_mask(box, "feather", mask), box.crop_matrix(FACE_SIZE), image.shape[1::-1],
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
         frames = read_frames(result.path)
         outline[mask] = float(np.mean([seams.seam_score(image, frame, box) for frame in frames]))
@@ -179,28 +183,28 @@ def test_masks_follow_the_landmarks_inside_the_crop(hand_landmarks):
     with the points (the face mask less: the crop's edge holds it). Without landmarks (or with the box mask) the
     oval is used."""
     image = portrait()
-    found = detect.detect_faces(detectors.HaarDetector(), [image], 1.0, True, still=True, landmarker=object())
+    found = finding.detect_faces(detectors.HaarDetector(), [image], 1.0, True, still=True, landmarker=object())
     (box,), = track.plan_faces(found, HAAR, 25.0, image.shape[1], image.shape[0], str)
     to_crop = box.crop_matrix(FACE_SIZE)
     points = apply(to_crop, box.points)
-    face, mouth = blend.blend_mask(box, "feather", "face"), blend.blend_mask(box, "feather", "mouth")
+    face, mouth = paste.blend_mask(box, "feather", "face"), paste.blend_mask(box, "feather", "mouth")
     for mask in (face, mouth):
         assert mask.shape == (FACE_SIZE, FACE_SIZE) and mask.dtype == np.float32
         edges = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
         assert (edges == 0).all()
-    oval = blend.crop_mask("feather")
+    oval = paste.crop_mask("feather")
     lips = np.round(points[48:68]).astype(int)
     assert (mouth[lips[:, 1], lips[:, 0]] > 0.9).all() and (face[lips[:, 1], lips[:, 0]] > 0.9).all()
     assert mouth.sum() < face.sum()
     moved = dataclasses.replace(box, points=box.points + [6.0, 0.0])  # 6 px to the right
     columns = np.arange(FACE_SIZE)
     for kind, mask, least in (("face", face, 0.2), ("mouth", mouth, 0.5)):
-        after = blend.blend_mask(moved, "feather", kind)
+        after = paste.blend_mask(moved, "feather", kind)
         shift = (after.sum(axis=0) @ columns) / after.sum() - (mask.sum(axis=0) @ columns) / mask.sum()
         assert least * 6 * FACE_SIZE / box.w < shift <= 6 * FACE_SIZE / box.w, (kind, shift)
-    assert blend.blend_mask(box, "feather", "box") is oval
-    assert blend.blend_mask(dataclasses.replace(box, points=None), "feather", "face") is oval  # none: the oval
-    assert (blend.blend_mask(box, "hard", "face") == 1).all()
+    assert paste.blend_mask(box, "feather", "box") is oval
+    assert paste.blend_mask(dataclasses.replace(box, points=None), "feather", "face") is oval  # none: the oval
+    assert (paste.blend_mask(box, "hard", "face") == 1).all()
 
 
 # ---------------------------------------------------------------- end to end
@@ -213,3 +217,53 @@ def test_cli_runs_landmarks_fan_with_the_face_mask_on_the_video(tmp_path, landma
     assert done.returncode == 0, done.stderr
     assert_valid_mp4(out, 0.4, (704, 1216), 25)
     assert "(faces placed by landmarks in 0)" in done.stdout  # random weights fail the gate
+
+
+class WithBystanders(detectors.HaarDetector):
+    """The cascade's faces plus two smaller boxes in the frame's top corners, as a finder that reports many
+    faces (random S3FD weights, a group photo) does."""
+
+    def detect(self, frames):
+        found = super().detect(frames)
+        rows = []
+        for frame, faces in zip(frames, found):
+            side = frame.shape[1] // 6
+            bystanders = np.array([[2, 2, 2 + side, 2 + side, 0.5],
+                                   [frame.shape[1] - 2 - side, 2, frame.shape[1] - 2, 2 + side, 0.5]], np.float32)
+            rows.append(np.concatenate([np.asarray(faces, np.float32).reshape(-1, 5), bystanders]))
+        return rows
+
+
+@pytest.mark.parametrize("face_index", [0, 2, ALL_FACES])
+def test_landmarks_are_found_on_the_chosen_face_only(monkeypatch, face_index):
+    """Sixty frames of the talking head, with two bystanders in every frame and searched at stride 2: FAN runs once
+    per searched frame, on the box that the plan syncs in that frame (the speaker, or the right-hand bystander),
+    and on all three faces only when every face is chosen. Without the choice it ran on all three every time."""
+    source = video.open_face(TALKING_HEAD, HAAR.output_size, HAAR.max_image_pixels, HAAR.still_fps)
+    scale = finding.detection_scale(source.width, source.height, False)
+    size = round(source.width * scale), round(source.height * scale)
+    frames = list(itertools.islice(video.iter_video_frames(source, *size, 60, searched_only=True), 60))
+    located = []
+
+    def locate(model, batch, boxes, scale=1.0):
+        located.extend([list(frame_boxes) for frame_boxes in boxes])
+        return [[landmarks.Landmarks(np.tile([[box.cx, box.cy]], (68, 1)), np.ones(68, np.float32), True)
+                 for box in frame_boxes] for frame_boxes in boxes]
+
+    monkeypatch.setattr(landmarks, "locate", locate)
+    found = finding.detect_faces(WithBystanders(), frames, scale, False, stride=2, landmarker=object(),
+                                 face_index=face_index, max_gap=track.max_gap_frames(25.0))
+    searched = found[::2]
+    assert len(located) == len(searched) == 30
+    assert [len(boxes) for boxes in located] == [3 if face_index == ALL_FACES else 1] * 30
+    assert all(len(boxes) == 3 for boxes in found)  # every face is still found and followed
+    if face_index == ALL_FACES:
+        return
+    plan = track.plan_faces(found, HAAR.replace(face_index=face_index, smoothing="none", pads=(0, 0, 0, 0)),
+                            25.0, source.width, source.height, str)
+    for index, (frame_boxes, synced) in enumerate(zip(located, plan[::2])):
+        (box,), (planned,) = frame_boxes, synced
+        assert box.iou(planned) > 0.99, index  # the located face is the one synced
+        assert planned.points is not None
+    unchosen = [box for boxes in searched for box in boxes if box.points is None]
+    assert len(unchosen) == 2 * 30  # the faces not synced have no landmarks

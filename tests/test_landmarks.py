@@ -14,9 +14,11 @@ import torch
 
 from conftest import HAND_LANDMARKS as FIXTURE
 from conftest import MEDIA, PORTRAIT, TALKING_HEAD
-from lipsync import checkpoints, crop, face_geometry, landmarks, models
+from lipsync import models
 from lipsync.errors import CheckpointError
-from lipsync.geometry import FaceBox
+from lipsync.faces import alignment, crop, landmarks
+from lipsync.faces.boxes import FaceBox
+from lipsync.nets import checkpoints
 from lipsync.runtime import CheckpointFolder
 
 # The Haar cascade's boxes (x1, y1, x2, y2) of the two faces, as a detector would hand them over.
@@ -226,13 +228,13 @@ def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("name", ["monalisa", "talking_head"])
 def test_similarity_is_opencvs_lmeds_fit(faces, name):
     points = faces[name][1]
-    five = face_geometry.five_points(points)
+    five = alignment.five_points(points)
     np.testing.assert_allclose(five, _five_by_hand(points))
-    ours = face_geometry.template_similarity(five)
+    ours = alignment.template_similarity(five)
     reference, _ = cv2.estimateAffinePartial2D(_five_by_hand(points).astype(np.float32),
-                                               face_geometry.FFHQ_TEMPLATE_512.astype(np.float32), method=cv2.LMEDS)
+                                               alignment.FFHQ_TEMPLATE_512.astype(np.float32), method=cv2.LMEDS)
     assert np.linalg.norm(_apply(ours, five) - _apply(reference, five), axis=1).max() <= 0.5
-    residuals = np.linalg.norm(_apply(ours, five) - face_geometry.FFHQ_TEMPLATE_512, axis=1)
+    residuals = np.linalg.norm(_apply(ours, five) - alignment.FFHQ_TEMPLATE_512, axis=1)
     print(f"{name}: residuals from the template in the 512 crop (eyes, nose, mouth corners): "
           f"{', '.join(f'{r:.1f}' for r in residuals)} px")
     assert residuals.max() < 25  # a real face is near the template, never on it; swapped points are far off
@@ -241,11 +243,11 @@ def test_similarity_is_opencvs_lmeds_fit(faces, name):
 def test_template_moved_by_a_known_similarity_comes_back():
     angle, scale, shift = math.radians(17.0), 0.37, np.array([41.5, -12.25])
     rotation = scale * np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    moved = face_geometry.FFHQ_TEMPLATE_512 @ rotation.T + shift
-    matrix = face_geometry.template_similarity(moved)
-    assert np.abs(_apply(matrix, moved) - face_geometry.FFHQ_TEMPLATE_512).max() <= 0.01
+    moved = alignment.FFHQ_TEMPLATE_512 @ rotation.T + shift
+    matrix = alignment.template_similarity(moved)
+    assert np.abs(_apply(matrix, moved) - alignment.FFHQ_TEMPLATE_512).max() <= 0.01
     back = cv2.invertAffineTransform(matrix)
-    assert np.abs(_apply(back, face_geometry.FFHQ_TEMPLATE_512) - moved).max() <= 0.01
+    assert np.abs(_apply(back, alignment.FFHQ_TEMPLATE_512) - moved).max() <= 0.01
 
 
 @pytest.mark.parametrize("turn", [15.0, 30.0])
@@ -258,7 +260,7 @@ def test_roll_of_the_turned_portrait(faces, turn):
     turned_image = cv2.warpAffine(image, rotation, (width, height), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_REPLICATE)
     turned = _apply(rotation, points)
-    roll, turned_roll = face_geometry.roll_degrees(points), face_geometry.roll_degrees(turned)
+    roll, turned_roll = alignment.roll_degrees(points), alignment.roll_degrees(turned)
     assert abs(turned_roll - (roll - turn)) <= 1.0, (roll, turned_roll)
 
     def upright_crop(frame, pts, angle):
@@ -279,13 +281,13 @@ def test_masks_are_one_inside_their_hull_and_zero_beyond_the_feather(faces, name
     bounds = (max(0, x1), max(0, y1), x2, y2)
     feather = 15.0
     if kind == "face":
-        mask = face_geometry.face_mask(points, bounds, feather)
+        mask = alignment.face_mask(points, bounds, feather)
         hull_points = np.concatenate([points[3:14], points[31:36]])
         grow = 0.0
     else:
-        mask = face_geometry.mouth_mask(points, bounds, feather)
+        mask = alignment.mouth_mask(points, bounds, feather)
         hull_points = points[48:68]
-        grow = face_geometry.MOUTH_GROW * np.linalg.norm(points[54] - points[48])
+        grow = alignment.MOUTH_GROW * np.linalg.norm(points[54] - points[48])
     assert mask.shape == (bounds[3] - bounds[1], bounds[2] - bounds[0]) and mask.dtype == np.float32
     hull = cv2.convexHull(hull_points.astype(np.float32))
     ys, xs = np.mgrid[bounds[1]:bounds[3], bounds[0]:bounds[2]]

@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from conftest import HAAR, PORTRAIT, TALKING_HEAD, cli, cut_speech, probe, run
-from lipsync import models, runtime, sync_media
+from lipsync import models, runtime
 from lipsync.__main__ import main
 from lipsync.errors import CheckpointError
 from lipsync.pipeline import generate
-from lipsync.sync_score import SyncScore
+from lipsync.scoring import clips
+from lipsync.scoring.sync import SyncScore
 
 SCORED = HAAR.replace(device="cpu", score="on")
 JSON_KEYS = {"lse_d", "lse_c", "offset", "frames", "distances", "confidence"}
@@ -34,7 +35,7 @@ def scored(tmp_path_factory, speech):
 
     out = tmp_path_factory.mktemp("scored") / "portrait.mp4"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sync_media, "detect_track", no_detection)
+        patch.setattr(clips, "detect_track", no_detection)
         return generate(PORTRAIT, out, audio_path=speech, config=SCORED)
 
 

@@ -15,11 +15,13 @@ import pytest
 import soxr
 
 from conftest import HAAR, PORTRAIT, SPEECH, assert_valid_mp4, cut_speech, probe
-from lipsync import LipSyncConfig, LiveSession, audio, encode, generate, i420, silence
+from lipsync import LipSyncConfig, LiveSession, generate
 from lipsync.errors import LipSyncError, LiveSessionError, NoFaceError
-from lipsync.inference import StillMouths
-from lipsync.live import feed_in_real_time
-from lipsync.livevideo import encode_chunk, speak_file
+from lipsync.live.files import encode_chunk, speak_file
+from lipsync.live.session import feed_in_real_time
+from lipsync.media import encode, i420
+from lipsync.nets.mouths import StillMouths
+from lipsync.speech import audio, silence
 from ui import live as live_tab
 
 SECONDS = 4.0  # of the shared speech, from where it starts: 100 frames, 20 turns of the 5-frame mel pattern
@@ -152,7 +154,8 @@ def test_the_mouth_rests_in_a_silence(speech):
     talking = frames[10]
     assert not np.array_equal(talking.image, session.photo)
     # Outside the pasted face's box the frame is the photo itself.
-    x1, y1, x2, y2 = i420.even_bounds(session.boxes[0], session.width, session.height)
+    size = session.width, session.height
+    x1, y1, x2, y2 = i420.even_bounds(session.boxes[0].bounds(*size), *size)
     outside = np.ones(session.photo.shape[:2], bool)
     outside[y1:y2, x1:x2] = False
     assert np.array_equal(talking.image[outside], session.photo[outside])

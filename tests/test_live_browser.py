@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
+from test_browser import CHROMIUM_ARGS, chromium_path, open_fast, upload_face
 
 from conftest import HAAR, PORTRAIT, SPEECH, run, serve_app
-from lipsync import pipeline, silence
-from lipsync.livevideo import CHUNK_PREFIX
-from test_browser import CHROMIUM_ARGS, chromium_path, open_fast, upload_face
+from lipsync import pipeline
+from lipsync.live.files import CHUNK_PREFIX
+from lipsync.speech import silence
 
 pytestmark = pytest.mark.browser
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from conftest import ROOT
-from lipsync.checkpoints import wav2lip_state_dict
 from lipsync.models import load_generator
+from lipsync.nets.checkpoints import wav2lip_state_dict
+from lipsync.nets.wav2lip import ConvBlock, Wav2Lip
 from lipsync.runtime import CheckpointFolder
-from lipsync.model import ConvBlock, Wav2Lip
 
 REFERENCE = ROOT.parent / "shared" / "reference" / "wav2lip_state_dict.txt"
 

@@ -17,8 +17,10 @@ import pytest
 
 import seams
 from conftest import HAAR, PORTRAIT, SPEECH, TALKING_HEAD, probe, read_frames, run, through_encoder
-from lipsync import LipSyncConfig, blend, crop, detect, detectors, generate, i420, track, video
-from lipsync.geometry import FaceBox
+from lipsync import LipSyncConfig, generate
+from lipsync.faces import crop, detectors, finding, paste, track
+from lipsync.faces.boxes import FaceBox
+from lipsync.media import i420, video
 
 SYNC_ALL = HAAR.replace(keep_silence=False)  # every frame gets a mouth, silences included
 STILLS = os.environ.get("LIPSYNC_QUALITY_STILLS")  # a folder: the seam tests also save their frames there
@@ -64,17 +66,17 @@ def region(bounds: tuple[int, int, int, int]) -> tuple[slice, slice]:
 
 def plan_still(image: np.ndarray, config: LipSyncConfig) -> list[FaceBox]:
     """The boxes generate() pastes into a still: the same detection and planning calls."""
-    found = detect.detect_faces(detectors.HaarDetector(), [image], 1.0, config.align_roll, still=True)
+    found = finding.detect_faces(detectors.HaarDetector(), [image], 1.0, config.align_roll, still=True)
     return track.plan_faces(found, config, 25.0, image.shape[1], image.shape[0], str)[0]
 
 
 def detect_video(path: Path, output_size: int, align_roll: bool = True):
     """Raw detections of every frame (generate() searches every VIDEO_DETECT_STRIDE-th), and the opened input."""
     source = video.open_face(path, output_size, 40_000_000, 25.0)
-    scale = detect.detection_scale(source.width, source.height, False)
+    scale = finding.detection_scale(source.width, source.height, False)
     small = (max(2, round(source.width * scale)), max(2, round(source.height * scale)))
     frames = video.iter_video_frames(source, *small, 120)
-    return detect.detect_faces(detectors.HaarDetector(), frames, scale, align_roll), source
+    return finding.detect_faces(detectors.HaarDetector(), frames, scale, align_roll), source
 
 
 def polygon(box: FaceBox) -> np.ndarray:
@@ -205,7 +207,7 @@ def test_smoothing_follows_a_moving_head_without_lag():
     pan = 45 * np.sin(2 * np.pi * np.arange(len(frames)) / 50)
     moved = [cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, 0]]), (208, 360), borderMode=cv2.BORDER_REPLICATE)
              for frame, dx in zip(frames, pan)]
-    found = detect.detect_faces(detectors.HaarDetector(), moved, 1.0, True)
+    found = finding.detect_faces(detectors.HaarDetector(), moved, 1.0, True)
     raw = track.fill_gaps(track.build_tracks(found)[0], 12)
     plan = track.plan_faces(found, HAAR.replace(pads=(0, 0, 0, 0)), 25.0, 208, 360, str)
     smooth = np.array([boxes[0].cx for boxes in plan])
@@ -369,13 +371,13 @@ def test_a_paste_changes_only_where_its_mask_reaches(kind, degrees, monkeypatch)
 
     def pasted() -> np.ndarray:
         out = frame.copy()
-        blend.paste(out, box, mouth, face, kind, "auto", True, 0.9)
+        paste.paste(out, box, mouth, face, kind, "auto", True, 0.9)
         return out
 
     cut = pasted()
-    reach = blend._mask_bounds(frame, box, blend.blend_mask(box, kind, "auto"))
-    whole = i420.even_bounds(box, *i420.frame_size(frame))
-    monkeypatch.setattr(blend, "_mask_bounds", lambda frame, box, in_crop: whole)
+    reach = paste._mask_bounds(frame, box, paste.blend_mask(box, kind, "auto"))
+    whole = i420.even_bounds(box.bounds(*i420.frame_size(frame)), *i420.frame_size(frame))
+    monkeypatch.setattr(paste, "_mask_bounds", lambda frame, box, in_crop: whole)
     reference = pasted()
     area = lambda bounds: (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])  # noqa: E731
     assert np.abs(cut.astype(int) - reference).max() <= 1

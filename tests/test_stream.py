@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import TALKING_HEAD
-from lipsync import media, stream, video
+from lipsync.media import ffmpeg, stream, video
 
 SMALL = (90, 160)  # the talking head, scaled down: a quick decode
 
@@ -17,13 +17,13 @@ SMALL = (90, 160)  # the talking head, scaled down: a quick decode
 def decoders(monkeypatch):
     """Every ffmpeg process started, to see whether it still runs."""
     started = []
-    popen = media.popen
+    popen = ffmpeg.popen
 
     def spied(args, **kwargs):
         started.append(popen(args, **kwargs))
         return started[-1]
 
-    monkeypatch.setattr(media, "popen", spied)
+    monkeypatch.setattr(ffmpeg, "popen", spied)
     return started
 
 

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from conftest import HAAR, PORTRAIT, assert_valid_mp4, cut_speech, probe, run
-from lipsync import encode, generate, media, render
+from lipsync import generate, render
 from lipsync.errors import MediaToolError
+from lipsync.media import encode, ffmpeg
 from lipsync.progress import STAGES, Stage
 
 SECONDS = 5.0
@@ -263,7 +264,7 @@ def test_a_stalled_streaming_encoder_is_stopped_and_calls_back_no_more(tmp_path,
     fake = tmp_path / "ffmpeg"
     fake.write_text("#!/bin/sh\nexec sleep 60\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(media, "FFMPEG", str(fake))
+    monkeypatch.setattr(ffmpeg, "FFMPEG", str(fake))
     calls: list[Path] = []
     encoder = encode.Encoder(tmp_path / "out.mp4", 64, 64, Fraction(FPS), short_speech, timeout=1.0,
                             on_segment=calls.append)

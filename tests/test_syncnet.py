@@ -19,13 +19,15 @@ import python_speech_features
 import torch
 
 from conftest import HAAR, PORTRAIT, SPEECH, SPEECH_ONSET, TALKING_HEAD, run
-from lipsync import checkpoints, models, syncnet, video
-from lipsync.detectors import HaarDetector
+from lipsync import models
 from lipsync.errors import AudioError, CheckpointError, FaceError, NoFaceError
-from lipsync.geometry import FaceBox
+from lipsync.faces.boxes import FaceBox
+from lipsync.faces.detectors import HaarDetector
+from lipsync.media import video
+from lipsync.nets import checkpoints, syncnet
 from lipsync.runtime import CheckpointFolder
-from lipsync.sync_media import boxes_at_25fps, detect_track, embed, score_video
-from lipsync.sync_score import SyncScore, mfcc_windows, sync_scores, usable_windows
+from lipsync.scoring.clips import boxes_at_25fps, detect_track, embed, score_video
+from lipsync.scoring.sync import SyncScore, mfcc_windows, sync_scores, usable_windows
 
 FACTS_TABLE = {}  # name -> shape, written out from the facts file's tables
 for tower, convs in {
@@ -146,7 +148,7 @@ def test_a_missing_file_is_explained(tmp_path):
     with pytest.raises(CheckpointError, match=r"syncnet_v2\.model is not in the checkpoint folder .* Put it there, "
                                               r"or leave out --checkpoint-dir to download it from the Hub "
                                               r"\(ByteDance/LatentSync-1\.5\)"):
-        checkpoints.resolve(checkpoints.SCORER, CheckpointFolder.of(tmp_path))
+        checkpoints.checkpoint_file(checkpoints.SCORER, CheckpointFolder.of(tmp_path))
 
 
 # ---------------------------------------------------------------- the MFCC windows

@@ -23,7 +23,7 @@ def gpu_worker(requests, results) -> None:
     import gradio as gr
 
     import app
-    from lipsync import checkpoints
+    from lipsync.nets import checkpoints
 
     loaded, fetched = [], []
     torch_load, download = checkpoints._torch_load, checkpoints._download

@@ -14,10 +14,10 @@ import numpy as np
 from lipsync import LipSyncConfig, LipSyncError, options, pipeline
 from lipsync.config import ALL_FACES
 from lipsync.errors import CheckpointError
-from lipsync.serving import NewestQuestions
 
 from . import words
 from .options import open_choices
+from .serving import NewestQuestions
 
 NUMBERED_FACES = 10  # the preview numbers at most this many faces, the largest
 PREVIEW_SIZE = (480, 260)  # about the width and height the preview is shown at, in page pixels

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from lipsync import LipSyncError, options, runtime
+from lipsync import options
 from ui import live
 
 # A public server limits the speech's length (the library does not): --max-seconds, or this variable on a Space.
@@ -22,19 +22,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--queue-size", type=int, default=16, help="requests that may wait; more are told it is busy")
     parser.add_argument("--concurrency", type=int, default=2, help="requests generated at the same time")
-    parser.add_argument("--checkpoint-dir", help=f"folder with the model weights (default: "
-                                                 f"${runtime.CHECKPOINT_DIR_ENV}, else the Hugging Face Hub)")
-    parser.add_argument("--max-seconds", default=os.environ.get(MAX_SECONDS_ENV, f"{MAX_SECONDS:g}"),
-                        metavar="SECONDS",
-                        help=f"longest speech a request may have; 0 for no limit (default: ${MAX_SECONDS_ENV}, "
-                             f"else {MAX_SECONDS:g})")
+    options.add_flags(parser, ["checkpoint_dir"])
+    options.add_speech_limit(parser, f"longest speech a request may have; 0 for no limit (default: "
+                                     f"${MAX_SECONDS_ENV}, else {MAX_SECONDS:g})",
+                             default=os.environ.get(MAX_SECONDS_ENV, f"{MAX_SECONDS:g}"))
     parser.add_argument("--live-seconds", type=float, default=live.LIVE_SECONDS,
                         help="the longest one Live session may last, in seconds")
     parser.add_argument("--live-sessions", type=int, default=live.LIVE_SESSIONS,
                         help="Live sessions at the same time; one more is told it waits")
-    args = parser.parse_args(argv)
-    try:
-        args.max_seconds = options.speech_limit(args.max_seconds)
-    except LipSyncError as exc:
-        parser.error(str(exc))
-    return args
+    return parser.parse_args(argv)

@@ -20,16 +20,17 @@ import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Any, Iterator
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 import numpy as np
 import soxr
 from spaces.config import Config as SpacesConfig
 
-from lipsync import LipSyncConfig, LipSyncError, LiveSession, audio, options
-from lipsync.live import LiveFrame
-from lipsync.livevideo import CHUNK_PREFIX, encode_chunk
+from lipsync import LipSyncConfig, LipSyncError, LiveSession, options
+from lipsync.live.files import CHUNK_PREFIX, encode_chunk
+from lipsync.live.session import LiveFrame
+from lipsync.speech import audio
 
 LIVE_SECONDS = 120
 LIVE_SESSIONS = 2

@@ -7,12 +7,13 @@ from typing import Callable
 
 import gradio as gr
 
-from lipsync import checkpoints, options
+from lipsync import options
 from lipsync.config import CHECKPOINT_NAMES, OPTIONS, OUTPUT_SIZES, LipSyncConfig
 from lipsync.errors import OptionError
-from lipsync.serving import WeightsWatch
+from lipsync.nets import checkpoints
 
 from . import words
+from .serving import WeightsWatch
 
 DEFAULTS = options.DEFAULTS
 # Choices in words; the API takes the values on the right, as the config names them.
@@ -25,7 +26,7 @@ PRESET_SETTINGS = ("detector", "output_size", "enhance")  # what a preset sets; 
 PRESET_INFO = ("Fast: the quick face finder, up to 720p. Balanced: the accurate finder; the face enhanced on a GPU. "
                "Enhanced face: always enhanced (slow on a CPU).")
 FINDER_INFO = "Accurate finds turned and small faces; Quick is enough for a clear frontal face."
-ENHANCE_INFO = "GFPGAN redraws the face sharper: about 7 ms a frame on a GPU, but 2-4 s a frame on a CPU."
+ENHANCE_INFO = "GFPGAN redraws the face sharper: quick on a GPU, but seconds a frame on a CPU."
 MODEL_INFO = "The sharper one draws a crisper mouth; the other follows the sound a little more closely."
 PRECISION_INFO = ("Exact is fp32; Fast is bf16, or fp16 on a GPU: quicker, and all but the same. Automatic takes "
                   "fp16 on a GPU, bf16 on a CPU that does it natively, else fp32.")
@@ -85,37 +86,44 @@ def options_panel(defaults: LipSyncConfig) -> dict[str, gr.components.Component]
                                        info="The mouth rests while nobody speaks.")
             align_roll = gr.Checkbox(value=defaults.align_roll, label=OPTIONS["align_roll"].label,
                                      info="The model sees the head upright; the mouth is turned back to fit.")
-        with gr.Accordion("Advanced", open=False, elem_id="advanced"):
-            with gr.Row():
-                pads = gr.Textbox(options.as_text(defaults.pads), label=OPTIONS["pads"].label,
-                                  info=f"Top bottom left right; more at the bottom takes in the chin. Empty: "
-                                       f"{options.as_text(defaults.pads)}.")
-                box = gr.Textbox("", label=OPTIONS["box"].label,
-                                 info="Top bottom left right; skips face finding. Empty: find the face.")
-            with gr.Row():
-                smoothing = gr.Radio(SMOOTHING, value=defaults.smoothing, label=OPTIONS["smoothing"].label,
-                                     info="Takes the jitter out of the box from frame to frame.")
-                blend = gr.Radio(BLENDS, value=defaults.blend, label=OPTIONS["blend"].label,
-                                 info="A soft edge hides the seam around the new mouth.")
-                precision = gr.Radio(PRECISIONS, value=defaults.precision, label=OPTIONS["precision"].label,
-                                     info=PRECISION_INFO, elem_id="precision")
-            with gr.Row():
-                landmarks = gr.Radio(options.page_choices("landmarks"), value=defaults.landmarks,
-                                     label=OPTIONS["landmarks"].label, elem_id="landmarks",
-                                     info="68 points on the face: the tilt, the mask's shape and the enhanced face's "
-                                          "placement. Automatic: with the accurate finder, on a photo or a GPU.")
-                mask = gr.Radio(options.page_choices("mask"), value=defaults.mask, label=OPTIONS["mask"].label,
-                                elem_id="mask", info="The shape the new mouth is blended through; the lower face "
-                                                     "and the lips need landmarks.")
-                score = gr.Radio(options.page_choices("score"), value=defaults.score, label=OPTIONS["score"].label,
-                                 elem_id="score", info="SyncNet's confidence that the lips match the sound (higher "
-                                                       "is better), shown with the result.")
-    for choice in (detector, checkpoint, enhance, output_size, precision, smoothing, blend, landmarks, mask, score):
+        advanced = _advanced_options(defaults)
+    for choice in (detector, checkpoint, enhance, output_size):
         open_choices(choice)
-    return {"checkpoint": checkpoint, "detector": detector, "pads": pads, "smoothing": smoothing,
-            "output_size": output_size, "blend": blend, "color_match": color_match, "keep_silence": keep_silence,
-            "align_roll": align_roll, "box": box, "precision": precision, "enhance": enhance, "landmarks": landmarks,
-            "mask": mask, "score": score}
+    return {"checkpoint": checkpoint, "detector": detector, "output_size": output_size, "color_match": color_match,
+            "keep_silence": keep_silence, "align_roll": align_roll, "enhance": enhance, **advanced}
+
+
+def _advanced_options(defaults: LipSyncConfig) -> dict[str, gr.components.Component]:
+    """The technical settings, folded once more."""
+    with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+        with gr.Row():
+            pads = gr.Textbox(options.as_text(defaults.pads), label=OPTIONS["pads"].label,
+                              info=f"Top bottom left right; more at the bottom takes in the chin. Empty: "
+                                   f"{options.as_text(defaults.pads)}.")
+            box = gr.Textbox("", label=OPTIONS["box"].label,
+                             info="Top bottom left right; skips face finding. Empty: find the face.")
+        with gr.Row():
+            smoothing = gr.Radio(SMOOTHING, value=defaults.smoothing, label=OPTIONS["smoothing"].label,
+                                 info="Takes the jitter out of the box from frame to frame.")
+            blend = gr.Radio(BLENDS, value=defaults.blend, label=OPTIONS["blend"].label,
+                             info="A soft edge hides the seam around the new mouth.")
+            precision = gr.Radio(PRECISIONS, value=defaults.precision, label=OPTIONS["precision"].label,
+                                 info=PRECISION_INFO, elem_id="precision")
+        with gr.Row():
+            landmarks = gr.Radio(options.page_choices("landmarks"), value=defaults.landmarks,
+                                 label=OPTIONS["landmarks"].label, elem_id="landmarks",
+                                 info="68 points on the face: the tilt, the mask's shape and the enhanced face's "
+                                      "placement. Automatic: with the accurate finder, on a photo or a GPU.")
+            mask = gr.Radio(options.page_choices("mask"), value=defaults.mask, label=OPTIONS["mask"].label,
+                            elem_id="mask", info="The shape the new mouth is blended through; the lower face "
+                                                 "and the lips need landmarks.")
+            score = gr.Radio(options.page_choices("score"), value=defaults.score, label=OPTIONS["score"].label,
+                             elem_id="score", info="SyncNet's confidence that the lips match the sound (higher "
+                                                   "is better), shown with the result.")
+    for choice in (precision, smoothing, blend, landmarks, mask, score):
+        open_choices(choice)
+    return {"pads": pads, "smoothing": smoothing, "blend": blend, "box": box, "precision": precision,
+            "landmarks": landmarks, "mask": mask, "score": score}
 
 
 def hints(weights: WeightsWatch) -> list[dict]:

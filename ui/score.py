@@ -7,7 +7,8 @@ from typing import Callable
 
 import gradio as gr
 
-from lipsync import LipSyncConfig, LipSyncError, sync_media
+from lipsync import LipSyncConfig, LipSyncError
+from lipsync.scoring import clips
 
 
 def endpoint(defaults: Callable[[], LipSyncConfig], error: Callable[[Exception], gr.Error]) -> None:
@@ -22,7 +23,7 @@ def endpoint(defaults: Callable[[], LipSyncConfig], error: Callable[[Exception],
         if not video_path:
             raise error(LipSyncError("Give a video to score."))
         try:
-            score = sync_media.score_video(video_path, audio_path, config=defaults())
+            score = clips.score_video(video_path, audio_path, config=defaults())
         except Exception as exc:
             raise error(exc) from None
         return json.loads(score.to_json())

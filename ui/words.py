@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import html
 
-from lipsync import Result, checkpoints, pipeline, tts
+from lipsync import Result, pipeline
 from lipsync.config import OPTIONS, LipSyncConfig
-from lipsync.serving import WeightsWatch
+from lipsync.nets import checkpoints
+from lipsync.speech import tts
+
+from .serving import WeightsWatch
 
 # The words the page shows for each of the pipeline's stages.
 STAGE_LABELS = {pipeline.Stage.SPEECH: "Preparing the speech", pipeline.Stage.DETECT: "Finding the face",
