@@ -50,7 +50,7 @@ HEARTBEAT_SECONDS = 0.5  # how often a running request can be stopped, and its c
 CACHE_SECONDS = 2 * 3600  # uploads and results stay downloadable this long
 API_ORDER = ("checkpoint", "detector", "pads", "smoothing", "face_index", "output_size", "blend", "color_match",
              "keep_silence", "align_roll", "box", "precision", "enhance", "landmarks", "mask",
-             "score")  # the options, as the API lists them
+             "score", "voice")  # the options, as the API lists them
 # On each click the progress comes into view (on a phone it is below the button), a quarter down the screen.
 SHOW_PROGRESS = """() => { const top = document.getElementById('status').getBoundingClientRect().top;
     if (top < 0 || top > innerHeight / 2) window.scrollBy({top: top - innerHeight / 4}); }"""
@@ -329,7 +329,8 @@ def build_app(live_limits: live_tab.Limits = live_tab.Limits()) -> gr.Blocks:
                 shown = player.section()
                 api_buttons = [gr.Button(visible=False), gr.Button(visible=False)]  # the API's endpoints
                 score.endpoint(lambda: SERVED.defaults, lambda exc: _error(_message(exc, None)))
-        controls = {name: {**chosen, "face_index": face_parts["face_index"]}[name] for name in API_ORDER}
+        controls = {name: {**chosen, "face_index": face_parts["face_index"], "voice": speech["voice"]}[name]
+                    for name in API_ORDER}
         wire_live(demo, face, controls)
         estimate_inputs = [face, mode, speech["text"], speech["audio"], speech["slow"]]
         runs = _wire_requests(face, speech, shown, api_buttons, controls)

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--face", required=True, help="image (png/jpg/webp/…) or video (mp4/mov/webm/mkv/…)")
     speech = parser.add_mutually_exclusive_group(required=True)
     speech.add_argument("--audio", help="speech recording (wav/mp3/m4a/ogg/flac) or a video with an audio track")
-    speech.add_argument("--text", help="text to speak (gTTS, or espeak-ng when offline)")
+    speech.add_argument("--text", help="text to speak (the voice: see --voice)")
     parser.add_argument("--lang", default="en", help="language code for --text (default: en)")
     parser.add_argument("--slow", action="store_true", help="speak --text slowly")
     parser.add_argument("--out", required=True, help="output .mp4")
@@ -85,8 +85,9 @@ def _make_video(args: argparse.Namespace, bar: ProgressBar) -> int:
     result = generate(args.face, args.out, audio_path=args.audio, text=args.text, lang=args.lang,
                       slow=args.slow, config=config, progress=bar)
     bar.close()
-    if result.tts_fallback_reason:
-        print(f"note: gTTS was unavailable ({result.tts_fallback_reason}); used espeak-ng.", file=sys.stderr)
+    if result.tts_engine:
+        why = f" ({result.tts_fallback_reason})" if result.tts_fallback_reason else ""
+        print(f"voice: {result.tts_engine}{why}", file=sys.stderr)
     placed = "" if result.landmark_frames is None else f" (faces placed by landmarks in {result.landmark_frames})"
     print(f"{result.path}: {result.duration:.2f} s, {result.frames} frames at {result.fps:.2f} fps{placed}, "
           f"{result.width}x{result.height}, made in {result.seconds:.1f} s")

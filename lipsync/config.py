@@ -93,6 +93,12 @@ class LipSyncConfig:
                      "mouth (the lips), the last two from landmarks (auto: face where they are found, else box)",
         label="Mouth mask", choices=(("auto", "Automatic"), ("box", "Oval in the face box"),
                                      ("face", "Lower face (landmarks)"), ("mouth", "Lips only (landmarks)")))
+    voice: str = option(
+        "auto", help="the voice that speaks --text: auto (gTTS, else the natural offline voice, else espeak-ng), "
+                     "gtts (Google's service only), piper (natural, on this machine) or espeak (espeak-ng, robotic)",
+        label="Voice", choices=(("auto", "Google (online)"), ("piper", "Natural (on this machine)"),
+                                ("espeak", "Robotic (espeak-ng)"), ("gtts", "Google only, no fallback")),
+        aliases=(("google", "gtts"), ("natural", "piper"), ("espeak-ng", "espeak")))
     still_fps: float = 25.0
     # Limits for public use: whoever serves sets them, not a request. None: speech of any length (the app serves
     # with a limit of its own).

@@ -14,14 +14,13 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from . import models, render, runtime
+from . import models, render, runtime, user_cache
 from .config import LipSyncConfig
 from .errors import AudioError, FaceError, LipSyncError
 from .faces import finding, track
 from .faces.boxes import FaceBox
 from .faces.detectors import Detector
 from .media import encode, ffmpeg, output, stream, video
-from .nets.checkpoints import file_sha256
 from .nets.syncnet import SyncNet
 from .progress import STAGES, ProgressFn, Stage, report
 from .scoring import clips
@@ -73,6 +72,8 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
     started = time.perf_counter()
     if (audio_path is None) == (text is None):
         raise LipSyncError("Give either a speech recording or a text to speak, not both or neither.")
+    if text is not None:
+        tts.check_voice(lang, config.voice)  # a language the chosen voice lacks is refused before any work
     face_path = _existing(face_path, "face image or video", FaceError, config)
     if audio_path is not None:
         audio_path = _existing(audio_path, "speech recording", AudioError, config)
@@ -84,7 +85,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
         report(progress, Stage.SPEECH, 0.0)
         spoken = None
         if text is not None:
-            spoken = tts.synthesize(text, lang, work, config.max_text_chars, slow)
+            spoken = tts.synthesize(text, lang, work, config.max_text_chars, slow, config.voice)
             audio_path = spoken.path
         speech = audio.load_speech(audio_path, work, config.max_audio_seconds)
         report(progress, Stage.SPEECH, 1.0)
@@ -171,7 +172,7 @@ def _detections(source: video.FaceInput, needed: int, detector: Detector | None,
     scale, small = finding.detection_size(source.width, source.height, source.is_still)
     # Landmarks are found on the chosen face only, so which face that is belongs to the key where they are found.
     marked = config.face_index if landmarker is not None else None
-    key = (file_sha256(source.path), source.width, source.height, str(source.fps), config.detector,
+    key = (user_cache.file_digest(source.path), source.width, source.height, str(source.fps), config.detector,
            config.align_roll, str(resolved.checkpoints.path), marked)
 
     def run(needed: int) -> tuple[list[list[FaceBox]], bool]:

@@ -145,6 +145,16 @@ def through_encoder(image: np.ndarray, folder: Path, rate: str = "25") -> list[n
     return read_frames(out)
 
 
+@pytest.fixture(scope="session")
+def short_head(tmp_path_factory) -> Path:
+    """The talking head's first 2 s (50 frames at 704×1216), for tests where the video's length is not what is
+    tested: a quarter of the frames to decode, find and sync."""
+    out = tmp_path_factory.mktemp("short-head") / "talking_head_2s.mp4"
+    run(["ffmpeg", "-v", "error", "-y", "-i", str(TALKING_HEAD), "-t", "2", "-an", "-c:v", "libx264", "-preset",
+         "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", str(out)])
+    return out
+
+
 def cut_speech(out: Path, seconds: float, start: float = SPEECH_ONSET, extra: list[str] | None = None) -> Path:
     """A slice of the real speech sample, optionally re-encoded (extra ffmpeg output args)."""
     run(["ffmpeg", "-v", "error", "-y", "-ss", str(start), "-t", str(seconds), "-i", str(SPEECH),

@@ -225,7 +225,7 @@ def test_a_photo_with_text_from_a_failed_try_to_the_finished_video_at_both_width
     assert src.startswith(server.url) and src.endswith("-lipsync.mp4")
 
     status = page.locator("#status")
-    expect(status).to_contain_text("gTTS could not be reached, so the offline voice (espeak-ng) was used")
+    expect(status).to_contain_text("gTTS could not be reached, so the natural offline voice (Piper) was used")
     expect(status).to_contain_text(re.compile(r"frames at 25 fps, 300×446"))
     expect(status).to_contain_text(re.compile(r"made in \d+\.\d s, estimated \d+ s"))  # how long it took
     assert "lips moved" not in status.inner_text()
@@ -415,7 +415,7 @@ def test_presets_first_the_rest_folded_and_every_choice_in_words(server, page):
     page.locator("#language input").fill("Khmer")
     expect(page.get_by_role("option", name="Khmer (km), online only")).to_be_visible()
     page.locator("#language input").fill("French")
-    expect(page.get_by_role("option", name="French (fr)", exact=True)).to_be_visible()
+    expect(page.get_by_role("option", name="French (fr), natural voice", exact=True)).to_be_visible()
     page.keyboard.press("Escape")
 
     examples.get_by_text("Video, a recording").click()  # the video example: its face, a recording, on the Audio tab

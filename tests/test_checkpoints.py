@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from lipsync import models
+from lipsync import models, user_cache
 from lipsync.errors import CheckpointError
 from lipsync.nets import checkpoints
 from lipsync.nets.checkpoints import REGISTRY
@@ -97,18 +97,19 @@ def test_hub_file_with_wrong_sha256_is_refused(hub_cache):
 
 
 def test_hub_file_with_right_sha256_is_used_and_hashed_once(hub_cache, monkeypatch):
-    spec = dataclasses.replace(REGISTRY["wav2lip_gan"], sha256=checkpoints.hash_file(hub_cache),
+    spec = dataclasses.replace(REGISTRY["wav2lip_gan"], sha256=user_cache.hash_file(hub_cache),
                                size=hub_cache.stat().st_size)
     monkeypatch.setitem(REGISTRY, "wav2lip_gan", spec)
     hub = CheckpointFolder.of(None)
     calls = []
-    real_hash = checkpoints.hash_file
-    monkeypatch.setattr(checkpoints, "hash_file", lambda path: calls.append(path) or real_hash(path))
+    real_hash = user_cache.hash_file
+    monkeypatch.setattr(user_cache, "hash_file", lambda path, algorithm="sha256": calls.append(path) or
+                        real_hash(path, algorithm))
     assert checkpoints.checkpoint_file("wav2lip_gan", hub).samefile(hub_cache)
     assert checkpoints.checkpoint_file("wav2lip_gan", hub).samefile(hub_cache)
     assert len(calls) == 1
     # A later process finds the stamp on disk and does not hash again either.
-    checkpoints._hashed.cache_clear()
+    user_cache._digest.cache_clear()
     checkpoints.checkpoint_file("wav2lip_gan", hub)
     assert len(calls) == 1
     # A tampered file (same name, new content) is hashed again and refused; offline, it cannot be re-fetched.

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import gradio as gr
 
-from lipsync import LipSyncConfig
+from lipsync import LipSyncConfig, options
+from lipsync.config import OPTIONS
 
 from . import words
 from .options import open_choices
 
 BUTTON = "Generate from {}"
+# The page's voices, in the order of the choice: "Google only" (no fallback) is for the command line and the API.
+PAGE_VOICES = [(label, value) for label, value in options.page_choices("voice") if value != "gtts"]
+VOICE_INFO = ("Google's voice needs its service; when it cannot be reached, the natural voice of this machine "
+              "speaks, else the robotic one.")
 
 
 def build(defaults: LipSyncConfig) -> dict:
@@ -20,10 +25,12 @@ def build(defaults: LipSyncConfig) -> dict:
         with gr.Row():
             lang = open_choices(gr.Dropdown(words.languages(), value="en", label="Language", elem_id="language"))
             slow = gr.Checkbox(label="Speak slowly", value=False)
+        voice = gr.Radio(PAGE_VOICES, value=defaults.voice, label=OPTIONS["voice"].label, info=VOICE_INFO,
+                         elem_id="voice")
         text_button = gr.Button(BUTTON.format("text"), variant="primary", elem_id="generate-text")
     with gr.Tab("Audio", id="audio") as audio_tab:
         audio = gr.Audio(label="Speech", sources=["upload", "microphone"], type="filepath", elem_id="audio")
         gr.Markdown("A recording (wav, mp3, m4a, ogg, flac, or a video with sound), or record one.")
         audio_button = gr.Button(BUTTON.format("audio"), variant="primary", elem_id="generate-audio")
-    return {"text_tab": text_tab, "text": text, "lang": lang, "slow": slow, "text_button": text_button,
+    return {"text_tab": text_tab, "text": text, "lang": lang, "slow": slow, "voice": voice, "text_button": text_button,
             "audio_tab": audio_tab, "audio": audio, "audio_button": audio_button}

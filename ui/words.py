@@ -42,16 +42,23 @@ def status(result: Result, expected: float | None, still: bool) -> str:
     if result.score is not None:
         parts.append(result.score.in_words())
     parts.append(f"made in {result.seconds:.1f} s" + (f", estimated {expected:.0f} s" if expected is not None else ""))
-    if result.tts_engine == "gTTS":
-        parts.append("voice: gTTS")
-    elif result.tts_engine:
-        parts.append(f"voice: {fallback(result.tts_fallback_reason or '')}, so the offline voice (espeak-ng) was used")
+    if result.tts_engine:
+        parts.append(voice_used(result.tts_engine, result.tts_fallback_reason))
     return " · ".join(parts)
 
 
-def fallback(reason: str) -> str:
-    """Why gTTS was not used, in words rather than its exception text."""
-    return "gTTS turned the request away (too many requests)" if "429" in reason else "gTTS could not be reached"
+VOICE_WORDS = {"gTTS": "the Google voice (gTTS)", "Piper": "the natural offline voice (Piper)",
+               "espeak-ng": "the robotic offline voice (espeak-ng)"}
+
+
+def voice_used(engine: str, reason: str | None) -> str:
+    """Which voice spoke, and why not the ones before it in the order, in words rather than exception texts."""
+    if not reason:
+        return f"voice: {VOICE_WORDS[engine]}"
+    why = ["gTTS turned the request away (too many requests)" if "429" in reason else "gTTS could not be reached"]
+    if "Piper:" in reason:
+        why.append("the natural voice's file was not at hand")
+    return f"voice: {' and '.join(why)}, so {VOICE_WORDS[engine]} was used"
 
 
 def estimate(seconds: float, measured: bool, frames: int, device: str, cores: int | None) -> str:
@@ -62,9 +69,14 @@ def estimate(seconds: float, measured: bool, frames: int, device: str, cores: in
 
 
 def languages() -> list[tuple[str, str]]:
-    """gTTS's languages as (words, code); those espeak-ng has no voice for need gTTS's service, and say so."""
-    return [(f"{name} ({code})" + ("" if tts.espeak_voice(code) else ", online only"), code)
-            for code, name in tts.languages().items()]
+    """gTTS's languages as (words, code): those with a natural offline voice say so, and those with no offline
+    voice at all need gTTS's service, and say that."""
+    natural = set(tts.piper.natural_languages())
+
+    def kind(code: str) -> str:
+        return ", natural voice" if code in natural else "" if tts.espeak_voice(code) else ", online only"
+
+    return [(f"{name} ({code}){kind(code)}", code) for code, name in tts.languages().items()]
 
 
 def setting(name: str) -> str:

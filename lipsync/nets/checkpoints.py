@@ -3,12 +3,10 @@ checked against the architecture. Loading them into models, once per process, is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -85,7 +83,6 @@ LANDMARKER = "fan_2dfan4"
 BATCH_COUNTER = "num_batches_tracked"
 
 _lock = threading.Lock()
-HASHES_REMEMBERED = 64  # files whose sha256 a process keeps
 
 
 def how_to_provide(spec: CheckpointSpec) -> str:
@@ -162,18 +159,6 @@ def _matches(path: Path, spec: CheckpointSpec) -> bool:
     return sha256_of(path) == spec.sha256
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 of a file's bytes, hashed once per process for each path, size and modification time."""
-    real = os.path.realpath(path)
-    stat = os.stat(real)
-    return _hashed(real, stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=HASHES_REMEMBERED)
-def _hashed(real: str, size: int, mtime_ns: int) -> str:
-    return hash_file(real)
-
-
 def sha256_of(path: Path) -> str:
     """A checkpoint's sha256, remembered on disk too (by path, size and mtime), so a large file is hashed once
     and not again in the next process."""
@@ -184,7 +169,7 @@ def sha256_of(path: Path) -> str:
         stamps = _read_stamps()
     if key in stamps:
         return stamps[key]
-    digest = file_sha256(real)
+    digest = user_cache.file_digest(real)
     with _lock:
         stamps = _read_stamps()
         stamps[key] = digest
@@ -193,14 +178,6 @@ def sha256_of(path: Path) -> str:
         except OSError:
             pass  # a read-only home only costs a re-hash in the next process
     return digest
-
-
-def hash_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _stamp_file() -> Path:

@@ -1,4 +1,6 @@
-"""Text to speech: gTTS first; espeak-ng offline when gTTS cannot reach its service, and the caller is told."""
+"""Text to speech, by the voice a request chooses: gTTS (Google's service), the natural offline voice (Piper,
+lipsync.speech.piper) or espeak-ng. "auto" tries them in that order: the natural voice when gTTS cannot be reached
+and the language has one, else espeak-ng; the caller is told which voice spoke and why."""
 
 from __future__ import annotations
 
@@ -11,11 +13,13 @@ from pathlib import Path
 from gtts import gTTS
 from gtts.lang import tts_langs
 
-from ..errors import TextError
+from ..errors import CheckpointError, TextError
 from ..media import ffmpeg
+from . import piper
+from .phonemes import ESPEAK
 
 GTTS_TIMEOUT = 20.0
-ESPEAK = "espeak-ng"
+ENGINES = {"gtts": "gTTS", "piper": "Piper", "espeak": "espeak-ng"}  # the names SpokenText.engine gives
 ESPEAK_WORDS_PER_MINUTE = {False: 165, True: 120}
 # gTTS codes whose espeak-ng voice has another name.
 ESPEAK_VOICE_ALIASES = {"zh": "cmn", "zh-CN": "cmn", "zh-TW": "cmn", "iw": "he", "jw": "jv", "no": "nb",
@@ -25,8 +29,8 @@ ESPEAK_VOICE_ALIASES = {"zh": "cmn", "zh-CN": "cmn", "zh-TW": "cmn", "iw": "he",
 @dataclass(frozen=True)
 class SpokenText:
     path: Path
-    engine: str  # "gTTS" or "espeak-ng"
-    fallback_reason: str | None  # why gTTS was not used, when it was not
+    engine: str  # one of ENGINES' names
+    fallback_reason: str | None  # why an earlier voice in the order was not used ("gTTS: …; Piper: …")
 
 
 def languages() -> dict[str, str]:
@@ -58,7 +62,19 @@ def espeak_voice(lang: str) -> str | None:
     return None
 
 
-def synthesize(text: str, lang: str, work_dir: Path, max_chars: int, slow: bool = False) -> SpokenText:
+def check_voice(lang: str, voice: str) -> None:
+    """Refuse, before any work, a language no voice in the choice can speak: gTTS's list for every voice but the
+    natural one, whose languages are named when it has none for this one."""
+    if voice == "piper":
+        if lang not in piper.natural_languages():
+            raise TextError(f"There is no natural voice for {languages().get(lang, lang)} ({lang}). Languages with "
+                            f"one: {', '.join(piper.natural_languages())}; or choose another voice.")
+    elif lang not in tts_langs():
+        raise TextError(f"Language '{lang}' is not supported. Use a code such as en, fr, de, es, hi, ja or zh-CN.")
+
+
+def synthesize(text: str, lang: str, work_dir: Path, max_chars: int, slow: bool = False,
+               voice: str = "auto") -> SpokenText:
     text = (text or "").strip()
     if not text:
         raise TextError("There is no text to speak: type a sentence first.")
@@ -66,25 +82,43 @@ def synthesize(text: str, lang: str, work_dir: Path, max_chars: int, slow: bool 
         raise TextError("The text has no words to speak, only punctuation or symbols: type a sentence first.")
     if len(text) > max_chars:
         raise TextError(f"The text has {len(text)} characters; the limit is {max_chars}.")
-    if lang not in tts_langs():
-        raise TextError(f"Language '{lang}' is not supported. Use a code such as en, fr, de, es, hi, ja or zh-CN.")
+    check_voice(lang, voice)
+    if voice == "piper":
+        return _natural(text, lang, work_dir, slow, None)
+    if voice == "espeak":
+        return _espeak(text, lang, work_dir, slow, None)
     try:
         path = work_dir / "speech_gtts.mp3"
         gTTS(text, lang=lang, slow=slow, timeout=GTTS_TIMEOUT).save(str(path))
-        return SpokenText(path, "gTTS", None)
-    except Exception as exc:  # gTTSError offline, requests errors, rate limits: all mean "use the offline voice"
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
+        return SpokenText(path, ENGINES["gtts"], None)
+    except Exception as exc:  # gTTSError offline, requests errors, rate limits: all mean "use an offline voice"
+        reason = f"gTTS: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
+        if voice == "gtts":
+            raise TextError(f"The Google voice (gTTS) is not answering now ({reason.removeprefix('gTTS: ')}): try "
+                            f"again later, or choose an offline voice.") from exc
+    if lang in piper.natural_languages():
+        try:
+            return _natural(text, lang, work_dir, slow, reason)
+        except CheckpointError as exc:  # the voice file missing, damaged or out of reach: the next voice
+            reason += f"; Piper: {exc}"
     return _espeak(text, lang, work_dir, slow, reason)
 
 
-def _espeak(text: str, lang: str, work_dir: Path, slow: bool, reason: str) -> SpokenText:
+def _natural(text: str, lang: str, work_dir: Path, slow: bool, reason: str | None) -> SpokenText:
+    path = work_dir / "speech_piper.wav"
+    piper.write_speech(text, path, lang, slow)
+    return SpokenText(path, ENGINES["piper"], reason)
+
+
+def _espeak(text: str, lang: str, work_dir: Path, slow: bool, reason: str | None) -> SpokenText:
     voice = espeak_voice(lang)
     if voice is None:
         raise TextError(f"{languages().get(lang, lang)} has only the online voice (gTTS), which is not answering "
-                        f"now: try again later, or upload a recording instead.")
+                        f"now: try again later, or upload a recording instead." if reason else
+                        f"espeak-ng has no voice for {languages().get(lang, lang)}: choose another voice.")
     text_file = work_dir / "text.txt"
     text_file.write_text(text, encoding="utf-8")
     path = work_dir / "speech_espeak.wav"
     ffmpeg.run_tool([ESPEAK, "-v", voice, "-s", str(ESPEAK_WORDS_PER_MINUTE[slow]), "-w", str(path),
                     "-f", str(text_file)], timeout=120, what="Speaking the text with espeak-ng")
-    return SpokenText(path, "espeak-ng", reason)
+    return SpokenText(path, ENGINES["espeak"], reason)
