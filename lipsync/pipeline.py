@@ -109,7 +109,7 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
                   time.perf_counter() - started, score=score)
 
 
-SPOKEN_CHARS_PER_SECOND = {False: 14.0, True: 9.0}  # rough speaking rate of gTTS / espeak-ng, normal and slow
+SPOKEN_CHARS_PER_SECOND = {False: 16.0, True: 9.0}  # rough speaking rate of the voices, normal and slow
 
 
 def estimate_frames(face_path: str | os.PathLike, *, audio_path: str | os.PathLike | None = None,

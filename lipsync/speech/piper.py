@@ -7,9 +7,11 @@ phonemes into ids; the model turns the ids into samples at the voice's rate, whi
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
+import sys
 import threading
 import unicodedata
 import wave
@@ -314,8 +316,7 @@ def open_voice(model: Path, config: Path, model_pin: FilePin | None = None, conf
     load_voice). CheckpointError naming the file: missing, not matching its pin, a config that is not JSON, lacks
     what synthesis reads (phoneme_id_map with ^ $ _, espeak voice, sample rate) or is for a voice not fed espeak-ng
     phonemes, a model that is not ONNX or does not take input, input_lengths and scales."""
-    import onnxruntime
-
+    onnxruntime = _import_onnxruntime()
     for path, pin in ((model, model_pin), (config, config_pin)):
         if not path.is_file():
             raise CheckpointError(_damaged(path, "is missing", remedy))
@@ -337,6 +338,28 @@ def open_voice(model: Path, config: Path, model_pin: FilePin | None = None, conf
                                               f"not {', '.join(MODEL_INPUTS)} (and {SPEAKER_INPUT} with several "
                                               f"speakers)", remedy))
     return Voice(model.name.removesuffix(".onnx"), settings, session)
+
+
+_import_lock = threading.Lock()
+
+
+def _import_onnxruntime():
+    """onnxruntime, imported with $TMPDIR set to our cache folder: its first import leaves a session-id file (.ses)
+    in $TMPDIR, which would otherwise lie in whatever temp folder the server was started with."""
+    with _import_lock:
+        if "onnxruntime" not in sys.modules:
+            folder = user_cache.folder()
+            folder.mkdir(parents=True, exist_ok=True)
+            before = os.environ.get("TMPDIR")
+            os.environ["TMPDIR"] = str(folder)
+            try:
+                importlib.import_module("onnxruntime")
+            finally:
+                if before is None:
+                    os.environ.pop("TMPDIR", None)
+                else:
+                    os.environ["TMPDIR"] = before
+    return sys.modules["onnxruntime"]
 
 
 def _read_config(path: Path, remedy: str) -> dict:
