@@ -344,14 +344,12 @@ _import_lock = threading.Lock()
 
 
 def _import_onnxruntime():
-    """onnxruntime, imported with $TMPDIR set to our cache folder: its first import leaves a session-id file (.ses)
-    in $TMPDIR, which would otherwise lie in whatever temp folder the server was started with."""
+    """onnxruntime, first imported with $TMPDIR at our cache: it leaves a session-id file (.ses) in $TMPDIR."""
     with _import_lock:
         if "onnxruntime" not in sys.modules:
-            folder = user_cache.folder()
-            folder.mkdir(parents=True, exist_ok=True)
             before = os.environ.get("TMPDIR")
-            os.environ["TMPDIR"] = str(folder)
+            user_cache.folder().mkdir(parents=True, exist_ok=True)
+            os.environ["TMPDIR"] = str(user_cache.folder())
             try:
                 importlib.import_module("onnxruntime")
             finally:
