@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from .nets.syncnet import SyncNet
 from .progress import STAGES, ProgressFn, Stage, report
 from .scoring import clips
 from .scoring.sync import SyncScore
-from .speech import audio, silence, tts
+from .speech import audio, tts
+from .speech.track import GrowingSpeech, SpeechStopped, WholeSpeech
 
 __all__ = ["generate", "estimate_frames", "find_faces", "Result", "Stage", "STAGES", "ProgressFn", "work_dir"]
 WORK_DIR_PREFIX = "lipsync-"
@@ -45,6 +47,7 @@ class Result:
     tts_fallback_reason: str | None
     seconds: float  # wall time of the whole request
     score: SyncScore | None = None  # the written MP4's lip sync, where the request's score option had it scored
+    tts_skipped: tuple[tts.SkippedVoice, ...] = ()  # the voices before tts_engine in the order, and why not them
 
 
 @contextmanager
@@ -83,33 +86,68 @@ def generate(face_path: str | os.PathLike, out_path: str | os.PathLike, *, audio
     loaded = models.load(config, resolved)
     with work_dir() as work:
         report(progress, Stage.SPEECH, 0.0)
-        spoken = None
-        if text is not None:
-            spoken = tts.synthesize(text, lang, work, config.max_text_chars, slow, config.voice)
-            audio_path = spoken.path
-        speech = audio.load_speech(audio_path, work, config.max_audio_seconds)
-        report(progress, Stage.SPEECH, 1.0)
         source = video.open_face(face_path, config.output_size, config.max_image_pixels, config.still_fps)
         fps = float(source.fps)
-        n_out = audio.frame_count(speech.duration, fps)
-        found, plan = _plan(source, n_out, loaded.detector, loaded.landmarker, config, resolved, progress)
-        speech_weights = (silence.speech_weights(speech.samples, fps, n_out) if config.keep_silence
-                          else np.ones(n_out, np.float32))
-        request = render.Request(source, plan, n_out, audio.melspectrogram(speech.samples), speech_weights, config,
-                                 speech.mux_path, work)
-        encoded = work / "out.mp4"
-        synced, landmarked = render.render(request, loaded.mouths, loaded.enhancer, encoded, progress,
-                                           on_segment)
+        spoken = None if text is None else tts.synthesize(text, lang, work, config.max_text_chars, slow, config.voice)
+        with _speech(spoken, audio_path, source, work, config, text or "", slow) as speech:
+            report(progress, Stage.SPEECH, 1.0)
+            frames_needed = speech.frames if isinstance(speech, WholeSpeech) else 1  # a still: one, for any speech
+            found, plan = _plan(source, frames_needed, loaded.detector, loaded.landmarker, config, resolved,
+                                progress)
+            request = render.Request(source, plan, speech, config, work)
+            encoded = work / "out.mp4"
+            synced, landmarked = render.render(request, loaded.mouths, loaded.enhancer, encoded, progress,
+                                               on_segment)
+        n_out = speech.frames
         report(progress, Stage.ENCODE, 1.0)
         score = _score(encoded, source, found, n_out, loaded.scorer, config, work)
         output.place_output(encoded, out_path)
-    return Result(out_path, speech.duration, n_out, fps, source.width, source.height, synced,
+    return Result(out_path, speech.seconds, n_out, fps, source.width, source.height, synced,
                   landmarked if loaded.landmarker is not None else None,
                   spoken.engine if spoken else None, spoken.fallback_reason if spoken else None,
-                  time.perf_counter() - started, score=score)
+                  time.perf_counter() - started, score=score, tts_skipped=spoken.skipped if spoken else ())
 
 
 SPOKEN_CHARS_PER_SECOND = {False: 16.0, True: 9.0}  # rough speaking rate of the voices, normal and slow
+
+
+@contextmanager
+def _speech(spoken: tts.SpokenText | None, audio_path: Path | None, source: video.FaceInput, work: Path,
+            config: LipSyncConfig, text: str, slow: bool) -> Iterator[WholeSpeech | GrowingSpeech]:
+    """The speech to render: a recording's, whole; a text's, whole, or for a still spoken by the natural voice,
+    growing as its sentences are made on a thread of their own, so the video starts on the first one."""
+    fps = float(source.fps)
+    if spoken is not None and spoken.sentences is not None and source.is_still:
+        growing = GrowingSpeech(fps, config.keep_silence, config.max_audio_seconds,
+                                len(text) / SPOKEN_CHARS_PER_SECOND[slow])
+        speaker = threading.Thread(target=_speak_into, args=(spoken.sentences, growing), name="lipsync-speech",
+                                   daemon=True)
+        speaker.start()
+        try:
+            yield growing
+        finally:
+            growing.stop()  # an early end of the render (error): the speaker stops at its next sentence
+            speaker.join()
+        return
+    if spoken is not None:
+        audio_path = spoken.path or work / "speech_piper.wav"
+        if spoken.sentences is not None:
+            audio.write_wav(spoken.sentences, audio_path)
+    loaded = audio.load_speech(audio_path, work, config.max_audio_seconds)
+    yield WholeSpeech(loaded.samples, loaded.mux_path, fps, config.keep_silence)
+
+
+def _speak_into(sentences: Iterator[np.ndarray], speech: GrowingSpeech) -> None:
+    try:
+        with closing(sentences):
+            for samples in sentences:
+                speech.add(samples)
+    except SpeechStopped:
+        return
+    except BaseException as exc:  # raised by the render where it waits for the speech
+        speech.end(exc)
+        return
+    speech.end()
 
 
 def estimate_frames(face_path: str | os.PathLike, *, audio_path: str | os.PathLike | None = None,

@@ -17,7 +17,7 @@ from .faces.enhance import FaceEnhancer
 from .media import encode, stream, video
 from .nets.mouths import MouthRunner
 from .progress import ProgressFn, Stage, report
-from .speech import audio
+from .speech.track import GrowingSpeech, WholeSpeech
 
 QUEUE_FRAMES = 32  # frames in flight between decoder, model and encoder
 # Frames per model call until the preview's first segment is out. x264 closes that segment only some frames
@@ -33,6 +33,7 @@ class Frame:
     boxes: list[FaceBox]  # empty where nothing is generated (silence)
     crops: list[np.ndarray]  # the 96×96 crops the model sees, one per box
     speech_weight: float  # how much of the generated mouth shows: 1 while speaking, fading to 0 in silences
+    window: np.ndarray | None = None  # its mel window, for each of its faces
     mouths: list[np.ndarray] = field(default_factory=list)
 
 
@@ -41,11 +42,8 @@ class Request:
     """What the render stages need to know of one request."""
     source: video.FaceInput
     plan: list[list[FaceBox]]  # boxes per source frame; a fixed box's one entry stands for every frame
-    n_out: int
-    mel: np.ndarray
-    speech_weights: np.ndarray  # per output frame
+    speech: WholeSpeech | GrowingSpeech  # growing only for a still, whose frames need no count up front
     config: LipSyncConfig
-    speech_path: Path
     work: Path
 
 
@@ -65,7 +63,7 @@ def render(request: Request, runner: MouthRunner, enhancer: FaceEnhancer | None,
     mouths = _mouth_maker(runner, still_crops)
     # Mouths are pasted by the encoding thread, off the model's; enhancing faces needs them pasted before it.
     paste_early = enhancer is not None
-    encoder = encode.Encoder(out, source.width, source.height, source.fps, request.speech_path,
+    encoder = encode.Encoder(out, source.width, source.height, source.fps, request.speech.audio,
                              config.subprocess_timeout, on_segment)
     decoder = stream.Worker(lambda: _decode(request, decoded, running, still_crops))
     writer = stream.Worker(lambda: _encode(generated, running, encoder, config, paste_here=not paste_early))
@@ -82,6 +80,8 @@ def render(request: Request, runner: MouthRunner, enhancer: FaceEnhancer | None,
         encoder.finish()
     except BaseException:
         running.clear()
+        if isinstance(request.speech, GrowingSpeech):
+            request.speech.stop()
         encoder.abort()
         decoder.join(timeout=10)
         writer.join(timeout=10)
@@ -108,18 +108,21 @@ def _mouth_maker(runner: MouthRunner, still_crops: list[np.ndarray] | None) -> M
 def _decode(request: Request, decoded: queue.Queue, running: threading.Event,
             still_crops: list[np.ndarray] | None) -> None:
     """Stage 1: source frames with the faces to sync and their crops."""
-    source = request.source
-    plan = request.plan
+    source, plan, speech = request.source, request.plan, request.speech
     counted = None if request.config.box is not None else len(plan)  # a fixed box's plan does not count frames
-    frames = stream.source_frames(source, request.n_out, counted, request.work, request.config.subprocess_timeout)
+    n_out = speech.frames if isinstance(speech, WholeSpeech) else None  # None: a still, for as long as it speaks
+    frames = stream.source_frames(source, n_out, counted, request.work, request.config.subprocess_timeout)
     for index, picture in enumerate(frames):
+        spoken = speech.frame(index)  # a growing speech's next frame: waited for
+        if spoken is None or not running.is_set():
+            break
         boxes = plan[stream.ping_pong(index, len(plan))]
-        speech_weight = float(request.speech_weights[index])
-        if speech_weight <= 0 or not boxes:
+        if spoken.weight <= 0 or not boxes:
             boxes, crops = [], []
         else:
             crops = still_crops or [crop.crop_face_i420(picture, box) for box in boxes]
-        if not stream.put(decoded, (index, Frame(picture, boxes, crops, speech_weight)), running.is_set):
+        if not stream.put(decoded, (index, Frame(picture, boxes, crops, spoken.weight, spoken.window)),
+                          running.is_set):
             return
     stream.put(decoded, stream.STOP, running.is_set)  # the end, at once: not found later by polling
 
@@ -130,7 +133,6 @@ def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, ge
     """Stage 2 (this thread): the model on full batches of faces (batch() of them, asked before each), then face
     enhancement when asked for. Returns the frames with a generated mouth, and of those the frames where a face
     had landmarks."""
-    fps = float(request.source.fps)
     stage = Stage.ENHANCE if enhancer is not None else Stage.GENERATE
     synced = landmarked = 0
     pending: list[Frame] = []
@@ -142,7 +144,7 @@ def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, ge
         if not done:
             index, frame = item
             pending.append(frame)
-            windows += [audio.mel_window(request.mel, fps, index)] * len(frame.boxes)
+            windows += [frame.window] * len(frame.boxes)
         if pending and (done or len(windows) >= batch()):
             add_mouths(pending, windows, mouths)
             if enhancer is not None:
@@ -153,7 +155,7 @@ def _generate(request: Request, decoded: queue.Queue, decoder: stream.Worker, ge
                 if not stream.put(generated, frame, writer.is_alive):
                     writer.join_or_raise()
             pending, windows = [], []
-            report(progress, stage, (index + 1) / request.n_out)
+            report(progress, stage, (index + 1) / request.speech.expected_frames)
     return synced, landmarked
 
 

@@ -41,7 +41,7 @@ def test_without_gtts_the_natural_voice_speaks_and_says_why(tmp_path):
     result = generate(PORTRAIT, tmp_path / "out.mp4", text=TEXT, config=HAAR)
     assert result.tts_engine == "Piper" and result.tts_fallback_reason.startswith("gTTS: ")
     assert spoken_seconds(result.path) > 1.5  # its speech is in the video
-    assert words.voice_used(result.tts_engine, result.tts_fallback_reason) == (
+    assert words.voice_used(result.tts_engine, result.tts_skipped) == (
         "voice: gTTS could not be reached, so the natural offline voice (Piper) was used")
 
 
@@ -51,7 +51,7 @@ def test_a_language_whose_natural_voice_is_out_of_reach_falls_to_espeak(tmp_path
     assert result.tts_engine == "espeak-ng"
     assert "gTTS: " in result.tts_fallback_reason and "Piper: " in result.tts_fallback_reason
     assert "de/de_DE/thorsten/medium/de_DE-thorsten-medium.onnx" in result.tts_fallback_reason
-    assert words.voice_used(result.tts_engine, result.tts_fallback_reason) == (
+    assert words.voice_used(result.tts_engine, result.tts_skipped) == (
         "voice: gTTS could not be reached and the natural voice's file was not at hand, so the robotic offline "
         "voice (espeak-ng) was used")
 
@@ -72,7 +72,7 @@ def test_a_chosen_offline_voice_speaks_without_trying_gtts(tmp_path, monkeypatch
     monkeypatch.setattr(tts, "gTTS", no_gtts)
     result = generate(PORTRAIT, tmp_path / "out.mp4", text=TEXT, config=HAAR.replace(voice=voice))
     assert result.tts_engine == engine and result.tts_fallback_reason is None
-    assert words.voice_used(engine, None) == f"voice: {words.VOICE_WORDS[engine]}"
+    assert words.voice_used(engine, ()) == f"voice: {words.VOICE_WORDS[engine]}"
     assert spoken_seconds(result.path) > 1.5
 
 
@@ -80,7 +80,7 @@ def test_the_natural_voice_for_a_language_without_one_is_refused_before_any_work
     def no_work(*args, **kwargs):
         raise AssertionError("no work may start")
 
-    monkeypatch.setattr(piper, "write_speech", no_work)
+    monkeypatch.setattr(piper, "speak", no_work)
     monkeypatch.setattr(tts, "_espeak", no_work)
     started = time.perf_counter()
     with pytest.raises(TextError) as refused:

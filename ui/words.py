@@ -43,7 +43,7 @@ def status(result: Result, expected: float | None, still: bool) -> str:
         parts.append(result.score.in_words())
     parts.append(f"made in {result.seconds:.1f} s" + (f", estimated {expected:.0f} s" if expected is not None else ""))
     if result.tts_engine:
-        parts.append(voice_used(result.tts_engine, result.tts_fallback_reason))
+        parts.append(voice_used(result.tts_engine, result.tts_skipped))
     return " · ".join(parts)
 
 
@@ -51,14 +51,14 @@ VOICE_WORDS = {"gTTS": "the Google voice (gTTS)", "Piper": "the natural offline 
                "espeak-ng": "the robotic offline voice (espeak-ng)"}
 
 
-def voice_used(engine: str, reason: str | None) -> str:
+def voice_used(engine: str, skipped: tuple[tts.SkippedVoice, ...]) -> str:
     """Which voice spoke, and why not the ones before it in the order, in words rather than exception texts."""
-    if not reason:
+    if not skipped:
         return f"voice: {VOICE_WORDS[engine]}"
-    why = ["gTTS turned the request away (too many requests)" if "429" in reason else "gTTS could not be reached"]
-    if "Piper:" in reason:
-        why.append("the natural voice's file was not at hand")
-    return f"voice: {' and '.join(why)}, so {VOICE_WORDS[engine]} was used"
+    why = {"gTTS": lambda voice: ("gTTS turned the request away (too many requests)" if voice.rate_limited
+                                  else "gTTS could not be reached"),
+           "Piper": lambda voice: "the natural voice's file was not at hand"}
+    return f"voice: {' and '.join(why[voice.engine](voice) for voice in skipped)}, so {VOICE_WORDS[engine]} was used"
 
 
 def estimate(seconds: float, measured: bool, frames: int, device: str, cores: int | None) -> str:

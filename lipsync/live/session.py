@@ -27,86 +27,9 @@ from ..errors import FaceError, LiveSessionError, OptionError
 from ..faces import crop, track
 from ..faces.boxes import FaceBox
 from ..media import i420, video
-from ..speech import audio, silence
-from ..speech.audio import HOP_LENGTH, MEL_WINDOW, N_FFT, N_MELS, SAMPLE_RATE
-
-# The new mel columns are cut from audio.melspectrogram of the speech from this many hops before them: enough that
-# neither its first sample (which the pre-emphasis leaves unfiltered) nor its left reflect padding reaches them.
-CONTEXT_HOPS = 3
-LOOKAHEAD_SPAN = 100  # frames over which the lookahead is measured: more than one period of any frame rate's pattern
-
-
-class SampleBuffer:
-    """The recent stretch of a stream of samples, addressed by position in the whole stream."""
-
-    def __init__(self):
-        self.samples = np.zeros(0, np.float32)
-        self.offset = 0  # the position of samples[0]
-
-    @property
-    def end(self) -> int:
-        """Samples received so far."""
-        return self.offset + len(self.samples)
-
-    def append(self, samples: np.ndarray) -> None:
-        self.samples = np.concatenate([self.samples, samples])
-
-    def since(self, start: int) -> np.ndarray:
-        return self.samples[start - self.offset:]
-
-    def between(self, start: int, end: int) -> np.ndarray:
-        """Samples start..end-1, zeros past the end of the stream."""
-        part = self.samples[start - self.offset:end - self.offset]
-        return np.pad(part, (0, end - start - len(part)))
-
-    def keep_from(self, start: int) -> None:
-        """Forget the samples before `start`."""
-        drop = min(max(0, start - self.offset), len(self.samples))
-        self.samples, self.offset = self.samples[drop:], self.offset + drop
-
-
-def mel_samples_needed(column: int) -> int:
-    """Samples needed before mel column `column` is final: its window ends N_FFT / 2 past its centre, and
-    column 0's left padding reflects samples 1..N_FFT / 2."""
-    return max(column * HOP_LENGTH + N_FFT // 2, N_FFT // 2 + 1)
-
-
-class MelStream:
-    """audio.melspectrogram of the speech so far, extended by the columns each new chunk makes final: the same
-    numbers (to float rounding), with work bounded by the chunk plus CONTEXT_HOPS hops."""
-
-    def __init__(self):
-        self._mel = np.zeros((N_MELS, 0), np.float32)  # grown by doubling; the first `columns` are filled
-        self.columns = 0
-
-    @property
-    def mel(self) -> np.ndarray:
-        return self._mel[:, :self.columns]
-
-    @property
-    def keeps_from(self) -> int:
-        """The first sample the next update reads."""
-        return max(0, self.columns - CONTEXT_HOPS) * HOP_LENGTH
-
-    def update(self, buffer: SampleBuffer, ended: bool = False) -> None:
-        """Add the columns that are final now; once the speech has ended, the rest, whose windows reach past its
-        end into the reflect padding, exactly as on the whole clip."""
-        received = buffer.end
-        if ended:
-            target = 1 + received // HOP_LENGTH  # the column count of a centred STFT
-        else:
-            target = 0 if received < mel_samples_needed(0) else (received - N_FFT // 2) // HOP_LENGTH + 1
-        first = max(0, self.columns - CONTEXT_HOPS)
-        if target <= self.columns or (not ended and received - first * HOP_LENGTH < N_FFT):
-            return  # (the very first columns wait for a whole STFT window: librosa warns on less)
-        new = audio.melspectrogram(buffer.since(first * HOP_LENGTH))[:, self.columns - first:target - first]
-        if target > self._mel.shape[1]:
-            grown = np.zeros((N_MELS, max(target, 2 * self._mel.shape[1])), np.float32)
-            grown[:, :self.columns] = self.mel
-            self._mel = grown
-        self._mel[:, self.columns:target] = new
-        self.columns = target
-
+from ..speech import audio
+from ..speech.audio import MEL_WINDOW, N_FFT, N_MELS, SAMPLE_RATE
+from ..speech.track import FrameSpeech, SpeechFrames
 
 @dataclass
 class LiveFrame:
@@ -234,38 +157,31 @@ class LiveSession:
         # generator's first run.
         audio.melspectrogram(np.zeros(N_FFT, np.float32))
         self._mouths([np.full((N_MELS, MEL_WINDOW), -audio.MEL_LIMIT, np.float32)] * len(self._crops))
-        self._hop = SAMPLE_RATE / self.fps
-        self._buffer = SampleBuffer()
-        self._mel = MelStream()
-        self._silence = silence.LiveSilence(self.fps) if config.keep_silence else None
-        self._next = 0  # the next frame to hand out
+        self._speech = SpeechFrames(self.fps, config.keep_silence)
         self._ended = False
         self.stats = LiveStats()
 
     @property
     def mel(self) -> np.ndarray:
         """The mel columns made so far (all of audio.melspectrogram's, once finished)."""
-        return self._mel.mel
+        return self._speech.mel
 
     @property
     def seconds(self) -> float:
         """Speech received so far."""
-        return self._buffer.end / SAMPLE_RATE
+        return self._speech.received / SAMPLE_RATE
 
     @property
     def lookahead_ms(self) -> float:
         """How far past a frame's own time the speech must have arrived before the frame can be made (the most,
         over the frames): the reach of its mel window's last column, or of keep_silence's look ahead."""
-        return max(self._samples_needed(i) - self._frame_start(i) for i in range(LOOKAHEAD_SPAN)) / SAMPLE_RATE * 1000
+        return self._speech.lookahead_ms
 
     def feed(self, samples: np.ndarray) -> list[LiveFrame]:
         """Take the next chunk of speech (16 kHz mono, float in -1..1 or int16; any length, even empty); return the
         frames it completed, in order."""
         started = time.perf_counter()
-        chunk = self._checked(samples)
-        self._buffer.append(chunk)
-        self._mel.update(self._buffer)
-        frames = self._frames_ready()
+        frames = self._frames(self._speech.add(self._checked(samples)))
         self.stats.record(time.perf_counter() - started, len(frames))
         return frames
 
@@ -275,11 +191,9 @@ class LiveSession:
         if self._ended:
             return []
         self._ended = True
-        if self._buffer.end == 0:
-            return []
-        self._mel.update(self._buffer, ended=True)
-        frames = self._frames_ready(last_frame=audio.frame_count(self.seconds, self.fps) - 1)
-        self.stats.record(time.perf_counter() - started, len(frames))
+        frames = self._frames(self._speech.end())
+        if frames:
+            self.stats.record(time.perf_counter() - started, len(frames))
         return frames
 
     def _checked(self, samples: np.ndarray) -> np.ndarray:
@@ -295,70 +209,21 @@ class LiveSession:
                                    f"not {samples.dtype}.")
         if not np.isfinite(samples).all():
             raise LiveSessionError("The live speech holds samples that are not numbers (NaN or infinite).")
-        if self.max_seconds is not None and (self._buffer.end + len(samples)) / SAMPLE_RATE > self.max_seconds:
+        if self.max_seconds is not None and (self._speech.received + len(samples)) / SAMPLE_RATE > self.max_seconds:
             raise LiveSessionError(f"The live session has reached its limit of {self.max_seconds:g} s of speech; "
                              f"start a new one.")
         return samples.astype(np.float32)
 
-    def _frame_start(self, index: int) -> int:
-        return int(index * self._hop)
-
-    def _samples_needed(self, index: int) -> int:
-        """Samples needed before frame `index` is final while the speech goes on."""
-        window_end = int(audio.MEL_FRAMES_PER_SECOND * index / self.fps) + MEL_WINDOW - 1
-        needed = mel_samples_needed(window_end)
-        if self._silence is not None:
-            needed = max(needed, self._level_samples_needed(index + self._silence.ahead))
-        return needed
-
-    def _level_samples_needed(self, index: int) -> int:
-        return self._frame_start(index) + int(self._hop) + 1  # silence.frame_levels reads one sample more
-
-    def _frames_ready(self, last_frame: int | None = None) -> list[LiveFrame]:
-        """The frames that are final now: while the speech goes on, those whose speech has all arrived (and which
-        the clip will have, however it ends); once it has ended, all up to last_frame."""
-        received = self._buffer.end
-        ready = []
-        while self._is_final(self._next, received, last_frame):
-            ready.append(self._next)
-            self._next += 1
-        if self._silence is not None:
-            self._measure_levels(ready[-1] + self._silence.ahead if ready else -1, last_frame)
-        frames = [self._frame(index, last_frame) for index in ready]
-        self._add_mouths(frames)
-        self._buffer.keep_from(min(self._mel.keeps_from, self._frame_start(self._next),
-                                   self._frame_start(self._silence.measured) if self._silence else received))
-        return [live for live, _ in frames]
-
-    def _is_final(self, index: int, received: int, last_frame: int | None) -> bool:
-        if last_frame is not None:
-            return index <= last_frame
-        return self._samples_needed(index) <= received and index < audio.frame_count(received / SAMPLE_RATE, self.fps)
-
-    def _measure_levels(self, up_to: int, last_frame: int | None) -> None:
-        """Levels of the frames up to `up_to` (not past the clip's last frame, once it has ended)."""
-        if last_frame is not None:
-            up_to = min(up_to, last_frame)
-        first = self._silence.measured
-        if up_to >= first:
-            frames = np.arange(first, up_to + 1)
-            self._silence.add_levels(silence.frame_levels(self._buffer.samples, self.fps, frames, self._buffer.offset))
-
-    def _frame(self, index: int, last_frame: int | None) -> tuple[LiveFrame, render.Frame]:
-        weight = 1.0 if self._silence is None else self._silence.weight(index, last_frame)
-        end = self._frame_start(index + 1)
-        if index == last_frame:
-            end = max(end, self._buffer.end)
-        sound = self._buffer.between(self._frame_start(index), end)
-        boxes, crops = (self.boxes, self._crops) if weight > 0 else ([], [])
-        live = LiveFrame(index, self._still, sound, weight, self.photo, boxes)
-        return live, render.Frame(self._still, boxes, crops, weight)
-
-    def _add_mouths(self, frames: list[tuple[LiveFrame, render.Frame]]) -> None:
-        """Mouths for the frames with faces, pasted as lipsync.generate pastes them."""
-        windows = [audio.mel_window(self._mel.mel, self.fps, live.index)
-                   for live, frame in frames for _ in frame.boxes]
-        render.add_mouths([frame for _, frame in frames], windows, lambda _, windows: self._mouths(windows))
-        for live, frame in frames:
+    def _frames(self, spoken: list[FrameSpeech]) -> list[LiveFrame]:
+        """The frames for these final stretches of speech, with mouths pasted as lipsync.generate pastes them."""
+        lives, frames = [], []
+        for part in spoken:
+            boxes, crops = (self.boxes, self._crops) if part.weight > 0 else ([], [])
+            lives.append(LiveFrame(part.index, self._still, part.samples, part.weight, self.photo, boxes))
+            frames.append(render.Frame(self._still, boxes, crops, part.weight, part.window))
+        windows = [frame.window for frame in frames for _ in frame.boxes]
+        render.add_mouths(frames, windows, lambda _, windows: self._mouths(windows))
+        for live, frame in zip(lives, frames):
             render.paste_mouths(frame, self.config)
             live.picture = frame.picture
+        return lives

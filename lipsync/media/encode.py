@@ -3,11 +3,13 @@ for a preview while it is made."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -30,28 +32,42 @@ SEGMENT_POLL_SECONDS = 0.05
 SegmentFn = Callable[[Path], None]  # receives each finished segment of the streaming preview
 
 
+@dataclass(frozen=True)
+class PcmSpeech:
+    """Speech for the encoder as it is made: chunks() yields 16-bit mono PCM at `rate` until the speech ends."""
+    rate: int
+    chunks: Callable[[], Iterator[bytes]]
+
+
 class Encoder:
-    """One ffmpeg process: raw I420 frames on stdin, the speech file as audio, an H.264/AAC MP4 out.
+    """One ffmpeg process: raw I420 frames on stdin, the speech (a file, or PCM through a second pipe) as audio,
+    an H.264/AAC MP4 out.
 
     With on_segment, the same encode is also cut into MPEG-TS segments (H.264 + AAC, a keyframe at each cut: the
     first FIRST_SEGMENT_SECONDS long, then SEGMENT_SECONDS each) while frames arrive; each closed segment is handed
     to on_segment, in order, from a watcher thread.
     """
 
-    def __init__(self, out_path: Path, width: int, height: int, fps: Fraction, audio_path: Path, timeout: float,
+    def __init__(self, out_path: Path, width: int, height: int, fps: Fraction, speech: Path | PcmSpeech, timeout: float,
                  on_segment: SegmentFn | None = None):
         self.out_path = out_path
         self.timeout = timeout
+        if isinstance(speech, Path):
+            audio_in, pcm_pipe = ["-i", ffmpeg.tool_path(speech)], None
+        else:
+            pcm_pipe = os.pipe()
+            audio_in = ["-f", "s16le", "-ar", str(speech.rate), "-ac", "1", "-i", f"pipe:{pcm_pipe[0]}"]
         inputs = [ffmpeg.FFMPEG, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}",
-                  "-r", str(fps), "-i", "-", "-i", ffmpeg.tool_path(audio_path), "-map", "0:v:0", "-map", "1:a:0"]
+                  "-r", str(fps), "-i", "-", *audio_in, "-map", "0:v:0", "-map", "1:a:0"]
         self._segments = None
+        folder = None
         if on_segment is None:
-            self.process = ffmpeg.popen([*inputs, *ENCODER_ARGS, ffmpeg.tool_path(out_path)],
-                                       stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            args = [*inputs, *ENCODER_ARGS, ffmpeg.tool_path(out_path)]
         else:
             (out_path.parent / SEGMENT_FOLDER).mkdir()
-            # One encode, two muxers (tee): the MP4 and the segments. Run in the MP4's folder so the tee
-            # specification holds only names we choose (its own escaping rules never meet a user's path).
+            folder = out_path.parent  # run there, so the tee specification holds only names we choose
+            # One encode, two muxers (tee): the MP4 and the segments (the tee's own escaping rules never meet a
+            # user's path).
             outputs = (f"[f=mp4:movflags=+faststart]file:{_tee_escape(out_path.name)}|"
                        f"[f=segment:segment_format=mpegts:segment_time={SEGMENT_SECONDS}:"
                        f"segment_time_delta={SEGMENT_SECONDS - FIRST_SEGMENT_SECONDS}:"
@@ -61,10 +77,25 @@ class Encoder:
             # of its next multiple of segment_time, so at these and never at one x264 adds on a scene change.
             # Audio strictly interleaved with the video (no read-ahead): each segment carries its own audio.
             cuts = f"{FIRST_SEGMENT_SECONDS}+(n_forced-1)*{SEGMENT_SECONDS}"
-            self.process = ffmpeg.popen([*inputs, *CODEC_ARGS, "-force_key_frames", f"expr:gte(t,{cuts})",
-                                        "-max_interleave_delta", "0", "-f", "tee", outputs],
-                                       stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=out_path.parent)
+            args = [*inputs, *CODEC_ARGS, "-force_key_frames", f"expr:gte(t,{cuts})", "-max_interleave_delta", "0",
+                    "-f", "tee", outputs]
+        try:
+            self.process = ffmpeg.popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=folder,
+                                        pass_fds=pcm_pipe[:1] if pcm_pipe else ())
+        except BaseException:
+            if pcm_pipe:
+                os.close(pcm_pipe[1])
+            raise
+        finally:
+            if pcm_pipe:
+                os.close(pcm_pipe[0])  # ffmpeg's end, its own now
+        if on_segment is not None:
             self._segments = _SegmentWatcher(out_path.parent / SEGMENT_FOLDER, on_segment)
+        self._pcm = None
+        if pcm_pipe:
+            self._pcm = threading.Thread(target=_feed_pcm, args=(speech.chunks, pcm_pipe[1]), name="lipsync-pcm",
+                                         daemon=True)
+            self._pcm.start()
         self._watchdog = ffmpeg.Watchdog(self.process, timeout)
         self._stderr: list[bytes] = []
         self._drain = threading.Thread(target=lambda: self._stderr.extend(self.process.stderr), daemon=True)
@@ -107,6 +138,8 @@ class Encoder:
         if not ended:
             raise MediaToolError(f"Encoding the video took longer than {self.timeout:.0f} s and was stopped.")
         self._drain.join(timeout=5)
+        if self._pcm is not None:
+            self._pcm.join(timeout=5)
         if self.process.returncode != 0:
             raise self._failed()
         if self._segments is not None:
@@ -123,6 +156,16 @@ class Encoder:
                 stream.close()
             except (OSError, ValueError):
                 pass
+
+
+def _feed_pcm(chunks: Callable[[], Iterator[bytes]], fd: int) -> None:
+    """The speech's PCM into ffmpeg's second pipe as it is made; closed at its end, or when ffmpeg has gone."""
+    with open(fd, "wb", buffering=0) as pipe:
+        try:
+            for chunk in chunks():
+                pipe.write(chunk)
+        except (BrokenPipeError, OSError):
+            pass  # ffmpeg stopped: the video's own pipe reports why
 
 
 def _tee_escape(name: str) -> str:

@@ -96,16 +96,17 @@ def ping_pong(index: int, count: int) -> int:
     return step if step < count else period - step
 
 
-def source_frames(source: video.FaceInput, n_out: int, n_src: int | None, work: Path,
+def source_frames(source: video.FaceInput, n_out: int | None, n_src: int | None, work: Path,
                   timeout: float) -> Iterator[np.ndarray]:
-    """I420 source frames for output frames 0..n_out-1: the still repeated, or the video trimmed or ping-ponged.
-    n_src: the video's frames as detection counted them (up to n_out), or None where nothing counted them (a fixed
-    box): a video then found shorter than the speech is decoded a second time, to be played backwards."""
+    """I420 source frames for output frames 0..n_out-1: the still repeated (n_out None: for as long as it is
+    asked), or the video trimmed or ping-ponged. n_src: the video's frames as detection counted them (up to n_out),
+    or None where nothing counted them (a fixed box): a video then found shorter than the speech is decoded a
+    second time, to be played backwards."""
     if source.is_still:
         still = i420.to_i420(source.still)
-        for _ in range(n_out):
-            yield still
+        yield from itertools.repeat(still, *([] if n_out is None else [n_out]))
         return
+    assert n_out is not None, "a video's frames are counted by its speech"
     shape = i420.frame_shape(source.width, source.height)
     frame_bytes = shape[0] * shape[1]
 

@@ -8,6 +8,7 @@ import wave
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import soxr
@@ -38,6 +39,7 @@ MEL_LIMIT = 4.0  # the normalised mel lies in [-MEL_LIMIT, MEL_LIMIT]
 MEL_FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # mel columns per second
 MEL_WINDOW = 16  # mel columns per video frame's window (0.2 s)
 MEL_BLOCK = int(30 * MEL_FRAMES_PER_SECOND)  # mel columns made at once: 30 s of speech
+PCM_SCALE = 32767  # float samples in -1..1 -> 16-bit PCM, as speech is written
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,24 @@ def load_speech(path: str | Path, work_dir: Path, max_seconds: float | None) -> 
         # What librosa.resample does by default, without importing librosa (seconds at a start).
         samples = soxr.resample(samples, rate, SAMPLE_RATE, quality="HQ")
     return Speech(samples.astype(np.float32, copy=False), mux_path)
+
+
+def write_wav(chunks: Iterable[np.ndarray], path: str | Path) -> float:
+    """Float chunks at SAMPLE_RATE into a 16-bit PCM mono WAV (load_speech reads it as it is), as they come; its
+    length in seconds. A file left half-written by an error is removed."""
+    frames = 0
+    try:
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(SAMPLE_RATE)
+            for chunk in chunks:
+                out.writeframes((chunk * PCM_SCALE).astype("<i2").tobytes())
+                frames += len(chunk)
+    except BaseException:
+        Path(path).unlink(missing_ok=True)
+        raise
+    return frames / SAMPLE_RATE
 
 
 def _is_plain_wav(path: str | Path, max_seconds: float | None) -> bool:

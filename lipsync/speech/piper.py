@@ -14,7 +14,6 @@ import os
 import sys
 import threading
 import unicodedata
-import wave
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,6 +24,7 @@ import soxr
 
 from .. import user_cache
 from ..errors import CheckpointError, TextError
+from . import audio
 from .audio import SAMPLE_RATE
 from .phonemes import clauses, espeak_ipa, sentences
 
@@ -237,20 +237,7 @@ def speak(text: str, language: str = BUNDLED_LANGUAGE, slow: bool = False) -> It
 def write_speech(text: str, path: str | os.PathLike, language: str = BUNDLED_LANGUAGE, slow: bool = False) -> float:
     """Write the text's speech to a 16-bit PCM mono WAV at 16 kHz, the format load_speech takes as it is; the
     speech's length in seconds. Raises as speak does; a file left half-written by an error is removed."""
-    chunks = speak(text, language, slow)
-    frames = 0
-    try:
-        with wave.open(os.fspath(path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(SAMPLE_RATE)
-            for chunk in chunks:
-                out.writeframes((chunk * 32767).astype("<i2").tobytes())
-                frames += len(chunk)
-    except BaseException:
-        Path(path).unlink(missing_ok=True)
-        raise
-    return frames / SAMPLE_RATE
+    return audio.write_wav(speak(text, language, slow), path)
 
 
 _registry_lock = threading.Lock()

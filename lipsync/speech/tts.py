@@ -9,7 +9,9 @@ import subprocess
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Iterator
 
+import numpy as np
 from gtts import gTTS
 from gtts.lang import tts_langs
 
@@ -27,10 +29,29 @@ ESPEAK_VOICE_ALIASES = {"zh": "cmn", "zh-CN": "cmn", "zh-TW": "cmn", "iw": "he",
 
 
 @dataclass(frozen=True)
-class SpokenText:
-    path: Path
+class SkippedVoice:
+    """A voice earlier in the order that did not speak, and why (as its error said it)."""
     engine: str  # one of ENGINES' names
-    fallback_reason: str | None  # why an earlier voice in the order was not used ("gTTS: …; Piper: …")
+    reason: str
+
+    @property
+    def rate_limited(self) -> bool:
+        return "429" in self.reason
+
+
+@dataclass(frozen=True)
+class SpokenText:
+    """The speech of a text: a file (gTTS, espeak-ng), or the natural voice's samples, made sentence by sentence
+    as they are read (so a video can start on the first sentence)."""
+    engine: str  # one of ENGINES' names
+    skipped: tuple[SkippedVoice, ...]
+    path: Path | None = None
+    sentences: Iterator[np.ndarray] | None = None  # 16 kHz float32, as piper.speak yields them
+
+    @property
+    def fallback_reason(self) -> str | None:
+        """Why the voices before it were not used, in one line ("gTTS: …; Piper: …")."""
+        return "; ".join(f"{voice.engine}: {voice.reason}" for voice in self.skipped) or None
 
 
 def languages() -> dict[str, str]:
@@ -75,6 +96,8 @@ def check_voice(lang: str, voice: str) -> None:
 
 def synthesize(text: str, lang: str, work_dir: Path, max_chars: int, slow: bool = False,
                voice: str = "auto") -> SpokenText:
+    """The text's speech by the chosen voice, or by the first in the order that can speak it. The natural voice is
+    loaded (and its file checked) here, but speaks as its sentences are read from SpokenText.sentences."""
     text = (text or "").strip()
     if not text:
         raise TextError("There is no text to speak: type a sentence first.")
@@ -84,41 +107,36 @@ def synthesize(text: str, lang: str, work_dir: Path, max_chars: int, slow: bool 
         raise TextError(f"The text has {len(text)} characters; the limit is {max_chars}.")
     check_voice(lang, voice)
     if voice == "piper":
-        return _natural(text, lang, work_dir, slow, None)
+        return SpokenText(ENGINES["piper"], (), sentences=piper.speak(text, lang, slow))
     if voice == "espeak":
-        return _espeak(text, lang, work_dir, slow, None)
+        return _espeak(text, lang, work_dir, slow, ())
     try:
         path = work_dir / "speech_gtts.mp3"
         gTTS(text, lang=lang, slow=slow, timeout=GTTS_TIMEOUT).save(str(path))
-        return SpokenText(path, ENGINES["gtts"], None)
+        return SpokenText(ENGINES["gtts"], (), path=path)
     except Exception as exc:  # gTTSError offline, requests errors, rate limits: all mean "use an offline voice"
-        reason = f"gTTS: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
+        skipped = (SkippedVoice(ENGINES["gtts"],
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"),)
         if voice == "gtts":
-            raise TextError(f"The Google voice (gTTS) is not answering now ({reason.removeprefix('gTTS: ')}): try "
-                            f"again later, or choose an offline voice.") from exc
+            raise TextError(f"The Google voice (gTTS) is not answering now ({skipped[0].reason}): try again later, "
+                            f"or choose an offline voice.") from exc
     if lang in piper.natural_languages():
         try:
-            return _natural(text, lang, work_dir, slow, reason)
+            return SpokenText(ENGINES["piper"], skipped, sentences=piper.speak(text, lang, slow))
         except CheckpointError as exc:  # the voice file missing, damaged or out of reach: the next voice
-            reason += f"; Piper: {exc}"
-    return _espeak(text, lang, work_dir, slow, reason)
+            skipped += (SkippedVoice(ENGINES["piper"], str(exc)),)
+    return _espeak(text, lang, work_dir, slow, skipped)
 
 
-def _natural(text: str, lang: str, work_dir: Path, slow: bool, reason: str | None) -> SpokenText:
-    path = work_dir / "speech_piper.wav"
-    piper.write_speech(text, path, lang, slow)
-    return SpokenText(path, ENGINES["piper"], reason)
-
-
-def _espeak(text: str, lang: str, work_dir: Path, slow: bool, reason: str | None) -> SpokenText:
+def _espeak(text: str, lang: str, work_dir: Path, slow: bool, skipped: tuple[SkippedVoice, ...]) -> SpokenText:
     voice = espeak_voice(lang)
     if voice is None:
         raise TextError(f"{languages().get(lang, lang)} has only the online voice (gTTS), which is not answering "
-                        f"now: try again later, or upload a recording instead." if reason else
+                        f"now: try again later, or upload a recording instead." if skipped else
                         f"espeak-ng has no voice for {languages().get(lang, lang)}: choose another voice.")
     text_file = work_dir / "text.txt"
     text_file.write_text(text, encoding="utf-8")
     path = work_dir / "speech_espeak.wav"
     ffmpeg.run_tool([ESPEAK, "-v", voice, "-s", str(ESPEAK_WORDS_PER_MINUTE[slow]), "-w", str(path),
                     "-f", str(text_file)], timeout=120, what="Speaking the text with espeak-ng")
-    return SpokenText(path, ENGINES["espeak"], reason)
+    return SpokenText(ENGINES["espeak"], skipped, path=path)
