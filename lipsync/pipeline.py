@@ -142,6 +142,7 @@ def _speak_into(sentences: Iterator[np.ndarray], speech: GrowingSpeech) -> None:
         with closing(sentences):
             for samples in sentences:
                 speech.add(samples)
+                speech.wait_until_needed()
     except SpeechStopped:
         return
     except BaseException as exc:  # raised by the render where it waits for the speech

@@ -71,13 +71,17 @@ def test_score_video_endpoint_answers_with_the_scores(client, tmp_path):
         client.predict(handle_file(PORTRAIT), None, api_name="/score_video")
 
 
-def test_text_endpoint_falls_back_to_the_natural_voice_offline(client):
+def test_text_endpoint_falls_back_to_the_natural_voice_offline_or_speaks_by_it_when_chosen(client):
     video, status = client.predict(handle_file(PORTRAIT), "Good morning, how are you today?", "en", **HAAR,
                                    api_name="/generate_from_text")
     info = probe(Path(video))
     assert info["video"]["codec_name"] == "h264" and float(info["audio"]["duration"]) > 1.0
     assert "voice: gTTS could not be reached, so the natural offline voice (Piper) was used" in status
     assert "Error" not in status  # words, not the exception's text
+    video, status = client.predict(handle_file(PORTRAIT), "Good morning. How are you today?", "en", **HAAR,
+                                   voice="piper", api_name="/generate_from_text")  # chosen: gTTS not tried
+    assert float(probe(Path(video))["audio"]["duration"]) > 1.0
+    assert status.endswith(" · voice: the natural offline voice (Piper)"), status
 
 
 def test_only_the_first_inputs_are_needed(client, tmp_path):

@@ -575,7 +575,7 @@ def test_text_with_nothing_to_speak_is_refused_before_any_synthesis(tmp_path, te
 
     monkeypatch.setattr(tts, "gTTS", no_synthesis)
     monkeypatch.setattr(tts, "_espeak", no_synthesis)
-    monkeypatch.setattr(tts, "_natural", no_synthesis)
+    monkeypatch.setattr(tts.piper, "speak", no_synthesis)
     refused_in_process(TextError, message, PORTRAIT, tmp_path / "out.mp4", text=text)
 
 

@@ -237,6 +237,8 @@ def test_a_photo_with_text_from_a_failed_try_to_the_finished_video_at_both_width
         page.set_viewport_size({"width": width, "height": 900})
         page.wait_for_timeout(500)  # the layout settles
         assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+        # the language's words whole ("English (en), natural voice"), not cut short
+        assert page.locator("#language input").evaluate("(shown) => shown.scrollWidth <= shown.clientWidth")
         button = page.locator("#generate-text").bounding_box()
         player = page.locator("#result").bounding_box()
         assert 0 <= button["x"] and button["x"] + button["width"] <= width
@@ -327,6 +329,27 @@ def test_the_preview_plays_while_the_video_is_made(server, page, tmp_path):
     mp4 = tmp_path / "download.mp4"
     mp4.write_bytes(download.body())
     assert_valid_mp4(mp4, 4.0, (300, 446), 25)
+
+
+def test_the_natural_voice_chosen_speaks_and_its_preview_plays_before_the_end(server, page):
+    """Natural (on this machine) chosen on the Text tab: gTTS is not tried, the status names the voice, and the
+    preview plays before the video is done (the render starts on the first sentence, while the rest are made)."""
+    open_fast(page, server.url)
+    upload_face(page, PORTRAIT)
+    expect(page.locator("#faces-note")).to_have_text("1 face found.")
+    page.locator("#text textarea").fill("The lamp was burning again. Nobody had touched it since the morning. "
+                                        "We sat by the window and waited for the rain.")
+    page.locator("#voice").get_by_label("Natural (on this machine)").check()
+    page.evaluate(WATCH, STAGES)
+    page.locator("#generate-text").click()
+    page.wait_for_function(RESULT_SRC, timeout=GENERATE_TIMEOUT_MS)
+    page.wait_for_function("window.seen.done !== null")
+    seen = page.evaluate("window.seen")
+    assert seen["playing"] is not None and seen["playing"] < seen["done"], seen
+    status = page.locator("#status")
+    expect(status).to_contain_text("voice: the natural offline voice (Piper)")
+    assert "could not be reached" not in status.inner_text()
+    assert_no_traceback(page)
 
 
 def two_faces(folder: Path) -> Path:

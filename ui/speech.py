@@ -22,9 +22,9 @@ def build(defaults: LipSyncConfig) -> dict:
     with gr.Tab("Text", id="text") as text_tab:
         text = gr.Textbox(label="Text to speak", lines=3, max_length=defaults.max_text_chars,
                           placeholder="Type what the face should say.", elem_id="text")
-        with gr.Row():
-            lang = open_choices(gr.Dropdown(words.languages(), value="en", label="Language", elem_id="language"))
-            slow = gr.Checkbox(label="Speak slowly", value=False)
+        # One above the other: beside the checkbox, on a phone, "English (en), natural voice" was cut short.
+        lang = open_choices(gr.Dropdown(words.languages(), value="en", label="Language", elem_id="language"))
+        slow = gr.Checkbox(label="Speak slowly", value=False)
         voice = gr.Radio(PAGE_VOICES, value=defaults.voice, label=OPTIONS["voice"].label, info=VOICE_INFO,
                          elem_id="voice")
         text_button = gr.Button(BUTTON.format("text"), variant="primary", elem_id="generate-text")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .measure import (Bench, Case, Derived, cold_command, detector_alone, end_to_end, first_segment, peak_rss,
                       request_seconds)
-from .parts import landmarks_alone, live_real_time, score_share, scorer_alone
+from .parts import landmarks_alone, live_real_time, natural_voice, score_share, scorer_alone, text_first_segment
 
 # The ratios to the generator alone the end-to-end cases should reach (issue 21); each is timed in pairs.
 STILL_TARGET = 1.0
@@ -88,6 +88,9 @@ def _parts(bench: Bench) -> list[Case]:
              seconds, fresh=True),
         Case("live", f"live: the portrait fed {live:g} s of speech in 200 ms chunks, in real time", live_real_time,
              "portrait", live),
+        Case("voice_natural", "the natural voice (Piper) on five sentences", natural_voice),
+        Case("voice_first_segment", "five sentences on the portrait: first preview segment after",
+             text_first_segment, "portrait"),
     ]
 
 

@@ -1,5 +1,6 @@
-"""The bench's measures of the parts that came with landmarks, the lip-sync score and live mode: FAN per face, the
-scorer per scored frame and as a share of a generation, and a live session fed in real time."""
+"""The bench's measures of the parts that came with landmarks, the lip-sync score, live mode and the voices: FAN
+per face, the scorer per scored frame and as a share of a generation, a live session fed in real time, the natural
+voice's real-time factor, and a text's first preview segment by each voice."""
 
 from __future__ import annotations
 
@@ -12,15 +13,22 @@ import numpy as np
 from .. import models, runtime
 from ..faces import landmarks
 from ..live.session import LiveSession, feed_in_real_time
-from ..pipeline import find_faces
+from ..errors import TextError
+from ..pipeline import find_faces, generate
 from ..runtime import DTYPES, native_precisions
 from ..scoring import clips
-from ..speech.audio import load_speech
+from ..speech import piper
+from ..speech.audio import SAMPLE_RATE, load_speech
 from .measure import Bench, Case, one_request
 
 LANDMARK_BATCH = 8  # faces per FAN call, timed
 LANDMARK_CALLS = 3
 LIVE_CHUNK_SECONDS = 0.2
+VOICE_CALLS = 3  # later calls of the natural voice, timed after the first
+# Five sentences, about 12 s of speech: long enough that later sentences are still being made as the video starts.
+FIVE_SENTENCES = ("The lamp was burning again when we came home. Nobody had touched it since the morning. We sat "
+                  "by the window and waited for the rain to stop. The harbour lights came on one by one. At last "
+                  "the boat came in, and everyone ran down to meet it.")
 
 
 def landmarks_alone(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
@@ -84,3 +92,41 @@ def live_real_time(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
                      f"{run.busy_frames_per_second:.1f} while busy), {run.mean_chunk_ms:.0f} ms a 200 ms chunk "
                      f"(95th percentile {run.p95_chunk_ms:.0f}, max {run.max_chunk_ms:.0f}; target 100), "
                      f"{run.most_behind_ms:.0f} ms behind at worst, lookahead {session.lookahead_ms:.1f} ms")
+
+
+def natural_voice(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """The natural voice's real-time factor on the five sentences (seconds of synthesis per second of speech): the
+    process's first call, which loads the voice, apart from the median of the later calls."""
+    factors = []
+    for _ in range(1 + VOICE_CALLS):
+        started = time.perf_counter()
+        seconds = sum(len(samples) for samples in piper.speak(FIVE_SENTENCES)) / SAMPLE_RATE
+        factors.append((time.perf_counter() - started) / seconds)
+    first, later = factors[0], float(np.median(factors[1:]))
+    return ({f"{case.key}_rtf_first": first, f"{case.key}_rtf": later},
+            f"real-time factor {later:.3f} (first call, loading the voice: {first:.3f}; goal 0.1) on {seconds:.1f} s "
+            f"of speech")
+
+
+def text_first_segment(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """Seconds from the call to the first preview segment for the five sentences on the photo, by the natural voice
+    and by Google's where it answers (its voice is made whole before the video starts); the median of three."""
+    figures, texts = {}, []
+    for voice, name in (("piper", "natural"), ("gtts", "google")):
+        runs = []
+        try:
+            for _ in range(3):
+                segments: list[float] = []
+                started = time.perf_counter()
+                generate(bench.inputs.face(case.face), bench.folder / "text.mp4", text=FIVE_SENTENCES,
+                         config=bench.config(case).replace(voice=voice),
+                         on_segment=lambda path: segments.append(time.perf_counter() - started))
+                runs.append((segments[0], time.perf_counter() - started))
+        except TextError:  # Google's service out of reach
+            figures[f"{case.key}_{name}_s"] = None
+            texts.append(f"{name}: not reachable")
+            continue
+        first, total = sorted(runs)[1]
+        figures[f"{case.key}_{name}_s"] = first
+        texts.append(f"{name} {first:.2f} s (of {total:.1f} s)")
+    return figures, ", ".join(texts)

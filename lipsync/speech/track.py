@@ -21,6 +21,10 @@ from .audio import HOP_LENGTH, MEL_WINDOW, N_FFT, N_MELS, PCM_SCALE, SAMPLE_RATE
 # neither its first sample (which the pre-emphasis leaves unfiltered) nor its left reflect padding reaches them.
 CONTEXT_HOPS = 3
 LOOKAHEAD_SPAN = 100  # frames over which the lookahead is measured: more than one period of any frame rate's pattern
+# A growing speech's producer makes its next part only when the render is within this much speech of the end of
+# what is made: ahead enough that the render never waits, near enough that synthesis does not take the cores the
+# first frames need.
+MADE_AHEAD_SECONDS = 2.0
 
 
 class SampleBuffer:
@@ -240,6 +244,7 @@ class GrowingSpeech:
         self._changed = threading.Condition()
         self._error: BaseException | None = None
         self._stopped = False
+        self._asked = 0  # frames the render has asked for
         self.audio = PcmSpeech(SAMPLE_RATE, self.pcm_chunks)  # for the encoder
 
     @property
@@ -270,6 +275,15 @@ class GrowingSpeech:
             self._pcm.append(pcm.tobytes())
             self._changed.notify_all()
 
+    def wait_until_needed(self) -> None:
+        """For the producer, before it makes the next part: wait until the render is within MADE_AHEAD_SECONDS of
+        the end of the speech made so far. SpeechStopped if the render has stopped."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._stopped or
+                                   self.seconds - self._asked / self.fps < MADE_AHEAD_SECONDS)
+            if self._stopped:
+                raise SpeechStopped()
+
     def end(self, error: BaseException | None = None) -> None:
         """No more speech; with an error, the render raises it where it waits for speech."""
         with self._changed:
@@ -296,6 +310,8 @@ class GrowingSpeech:
                 return None
             spoken = self._ready.popleft()
             assert spoken.index == index, (spoken.index, index)
+            self._asked = index + 1
+            self._changed.notify_all()
             return spoken
 
     def pcm_chunks(self) -> Iterator[bytes]:
