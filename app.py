@@ -66,6 +66,7 @@ class Served:
         self.speed = serving.SpeedLog()
         self.requests = serving.PageRequests()
         self.faces = faces.Preview(FINDERS[1][0])
+        self.live: live_tab.LiveTab | None = None  # its sockets, once the page is built
 
     def refresh(self):
         """The banner, its polling timer (on until all is in place), the Generate buttons and the options' hints."""
@@ -331,7 +332,7 @@ def build_app(live_limits: live_tab.Limits = live_tab.Limits()) -> gr.Blocks:
                 score.endpoint(lambda: SERVED.defaults, lambda exc: _error(_message(exc, None)))
         controls = {name: {**chosen, "face_index": face_parts["face_index"], "voice": speech["voice"]}[name]
                     for name in API_ORDER}
-        wire_live(demo, face, controls)
+        SERVED.live = wire_live(demo, face, controls)
         estimate_inputs = [face, mode, speech["text"], speech["audio"], speech["slow"]]
         runs = _wire_requests(face, speech, shown, api_buttons, controls)
         for run in runs:
@@ -389,7 +390,8 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_app(live_tab.Limits(args.live_seconds, args.live_sessions))
     demo.queue(max_size=args.queue_size, default_concurrency_limit=args.concurrency)
     demo.launch(share=args.share, server_name=args.server_name, server_port=args.port,
-                max_file_size=DEFAULTS.max_upload_bytes, allowed_paths=[str(examples.FOLDER)], css_paths=[STYLE])
+                max_file_size=DEFAULTS.max_upload_bytes, allowed_paths=[str(examples.FOLDER)], css_paths=[STYLE],
+                **SERVED.live.launch_options())
 
 
 if __name__ == "__main__":

@@ -3,21 +3,18 @@ audio joined without gaps; the mouth rests in silences; the mel made chunk by ch
 
 from __future__ import annotations
 
-import subprocess
 import time
-import wave
 from contextlib import contextmanager
 from typing import Iterator
 
 import cv2
 import numpy as np
 import pytest
-import soxr
 
-from conftest import HAAR, PORTRAIT, SPEECH, assert_valid_mp4, cut_speech, probe
+from conftest import HAAR, PORTRAIT, SPEECH, assert_valid_mp4, cut_speech
 from lipsync import LipSyncConfig, LiveSession, generate
-from lipsync.errors import LipSyncError, LiveSessionError, NoFaceError
-from lipsync.live.files import encode_chunk, speak_file
+from lipsync.errors import LiveSessionError, NoFaceError
+from lipsync.live.files import speak_file
 from lipsync.live.session import feed_in_real_time
 from lipsync.media import encode, i420
 from lipsync.nets.mouths import StillMouths
@@ -207,22 +204,6 @@ def test_a_session_past_its_time_limit_is_refused():
         LiveSession(PORTRAIT, HAAR).feed(np.zeros((2, 100), np.float32))
 
 
-def test_chunks_for_a_streaming_player(tmp_path, speech):
-    session = LiveSession(PORTRAIT, HAAR)
-    frames = fed(session, speech[:RATE], [RATE // 5])[:10]
-    sound = np.concatenate([frame.audio for frame in frames])
-    ts = probe(encode_chunk(frames, tmp_path / "chunk.ts", FPS))
-    assert ts["format"]["format_name"] == "mpegts"
-    assert ts["video"]["codec_name"] == "h264" and int(ts["video"]["nb_read_frames"]) == 10
-    assert ts["audio"]["codec_name"] == "aac"
-    mp4 = encode_chunk(frames, tmp_path / "chunk.mp4", FPS)
-    decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", str(mp4), "-f", "s16le", "-"], check=True,
-                             capture_output=True).stdout
-    assert np.array_equal(np.frombuffer(decoded, "<i2"), (sound * 32767).round().astype("<i2"))  # sample exact
-    with pytest.raises(LipSyncError, match=r"\.ts or \.mp4"):
-        encode_chunk(frames, tmp_path / "chunk.avi", FPS)
-
-
 def test_a_recording_spoken_through_a_live_session_to_an_mp4(tmp_path):
     clip = cut_speech(tmp_path / "speech.wav", 2.0)
     stats = speak_file(PORTRAIT, clip, tmp_path / "live.mp4", HAAR, chunk_seconds=0.2)
@@ -231,58 +212,6 @@ def test_a_recording_spoken_through_a_live_session_to_an_mp4(tmp_path):
 
 
 # ---------------------------------------------------------------- the page's side of a live session
-
-def test_the_page_reads_a_microphone_chunk_to_its_end(tmp_path):
-    """The page puts the recording's first header on every chunk: the samples past the sizes it gives count too."""
-    rng = np.random.default_rng(2)
-    first, more = (rng.integers(-32768, 32767, size=(n, 2), dtype=np.int16) for n in (4800, 9600))
-    chunk = tmp_path / "audio.wav"
-    with wave.open(str(chunk), "wb") as writer:
-        writer.setnchannels(2)
-        writer.setsampwidth(2)
-        writer.setframerate(48000)
-        writer.writeframes(first.tobytes())
-    chunk.write_bytes(chunk.read_bytes() + more.tobytes())
-    rate, samples = live_tab.read_chunk(str(chunk))
-    assert rate == 48000
-    np.testing.assert_allclose(samples, np.concatenate([first, more]).mean(axis=1) / 32768, atol=1e-6)
-
-
-class Recorded:
-    """Stands in for a LiveSession: keeps what it is fed."""
-    fps = FPS
-
-    def __init__(self):
-        self.fed: list[np.ndarray] = []
-
-    def feed(self, samples: np.ndarray) -> list:
-        self.fed.append(samples)
-        return []
-
-
-def test_the_microphone_is_resampled_to_16_khz_as_one_stream():
-    """Chunks of 0.1 s at 48 kHz, taken by the page's watch a few at a time, give what resampling the whole
-    recording at once gives (but for the resampler's last few samples, held until more come); speech queued
-    longer than the page lets a session fall behind is skipped, the oldest part."""
-    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)).astype(np.float32)
-    speaker = live_tab.Speaker()
-    speaker.session = Recorded()
-    for turn in range(0, 48000, 14400):
-        for start in range(turn, min(turn + 14400, 48000), 4800):
-            speaker.hear(48000, tone[start:start + 4800])
-        assert speaker.next_chunk() is None  # (no frames from the stand-in)
-    fed = np.concatenate(speaker.session.fed)
-    whole = soxr.resample(tone, 48000, 16000)
-    assert 15500 < len(fed) <= len(whole) and np.array_equal(fed, whole[:len(fed)])
-
-    behind = live_tab.Speaker()
-    behind.session = Recorded()
-    for start in range(0, 2 * 48000, 4800):
-        behind.hear(48000, np.resize(tone, 2 * 48000)[start:start + 4800])
-    behind.next_chunk()
-    assert len(behind.session.fed[0]) == live_tab.MAX_BEHIND_SECONDS * RATE
-    assert 0.95 < behind.skipped_seconds <= 1.0
-
 
 def test_on_zerogpu_a_live_session_runs_on_the_cpu(monkeypatch):
     """A GPU slot held for a whole live session would mostly wait for speech: on ZeroGPU the Space's CPU speaks."""

@@ -1,13 +1,13 @@
-"""The Live tab as a person uses it: Chromium plays a recording as its microphone, the portrait speaks it in the
-page, Stop ends the session and its files go (and so does a page that goes away); the glass-to-glass latency is
-measured and printed.
+"""The Live tab as a person uses it, over its WebSocket: Chromium plays a recording as its microphone, the page
+sends every sample, the portrait's frames are drawn on the canvas, Stop ends the session with its summary, and a
+page that goes away in the middle ends its session on the server. The glass-to-glass latency is printed.
 
 The latency, honestly: in the page, from the moment the microphone's own stream first carries the speech (an
-analyser on the very stream Gradio records, at the level the silence finder counts as sound) to the moment the
-first frame with a moving mouth is presented (the video's frames compared, as they are shown, with the still photo
-it shows in the silence before). The mouth starts to open fade_frames before the first speaking frame (the fade
-into speech), so that lead is added back. It leaves out what no page can see: the sound card's and the screen's own
-delays (a few tens of ms on a real machine; none with a fake microphone and a headless screen)."""
+analyser on the very stream the page captures, at the level the silence finder counts as sound) to the moment the
+first frame with a moving mouth is drawn (the canvas's mouth region compared, as each frame is drawn, with the
+still photo it shows in the silence before). The mouth starts to open fade_frames before the first speaking frame
+(the fade into speech), so that lead is added back. It leaves out what no page can see: the sound card's and the
+screen's own delays (a few tens of ms on a real machine; none with a fake microphone and a headless screen)."""
 
 from __future__ import annotations
 
@@ -21,21 +21,20 @@ from test_browser import CHROMIUM_ARGS, chromium_path, open_fast, upload_face
 
 from conftest import HAAR, PORTRAIT, SPEECH, run, serve_app
 from lipsync import pipeline
-from lipsync.live.files import CHUNK_PREFIX
-from lipsync.speech import silence
+from lipsync.speech import audio, silence
 
 pytestmark = pytest.mark.browser
 
-QUIET_SECONDS = 2.5  # digital silence before the speech: the mouth rests, then opens at the first word
+QUIET_SECONDS = 2.0  # digital silence before the speech: the mouth rests, then opens at the first word
 SPEECH_SECONDS = 12.0
 FPS = 25
 SOUND_DBFS = silence.SILENCE_FLOOR_DBFS  # what the live session counts as sound, while the loudest is quiet
 WAIT_MS = 60_000  # for each step on 2 busy cores
-MOVED_LEVELS = 6.0  # mean grey-level change in the mouth's half of the face box that is a moving mouth, not x264
-# Watches the microphone (the stream Gradio gets, tapped as getUserMedia hands it over) and the video's frames as
-# they are presented: when the sound starts, when the mouth first moves, and how far the video has played.
+MOVED_LEVELS = 6.0  # mean grey-level change in the mouth's half of the face box that is a moving mouth, not JPEG
+# Watches the microphone (the stream the page captures, tapped as getUserMedia hands it over) and the canvas as
+# each frame is drawn: when the sound starts, and when the mouth first moves.
 WATCH_LIVE = """([box, soundDbfs, movedLevels]) => {
-    const live = window.live = {heard: null, moved: null, played: 0, differences: []};
+    const watched = window.watched = {heard: null, moved: null, differences: []};
     const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
     navigator.mediaDevices.getUserMedia = async (constraints) => {
         const stream = await ask(constraints);
@@ -48,36 +47,23 @@ WATCH_LIVE = """([box, soundDbfs, movedLevels]) => {
             analyser.getFloatTimeDomainData(samples);
             const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
             if (20 * Math.log10(Math.max(rms, 1e-8)) >= soundDbfs) {
-                live.heard = performance.now();
+                watched.heard = performance.now();
                 clearInterval(listen);
             }
         }, 5);
         return stream;
     };
-    const canvas = document.createElement('canvas');
     const [x, y, w, h] = box;
-    canvas.width = w; canvas.height = h;
-    const draw = canvas.getContext('2d', {willReadFrequently: true});
     let still = null;
-    const watch = (video) => {
-        const onFrame = (now) => {
-            live.played = Math.max(live.played, video.currentTime);
-            draw.drawImage(video, x, y, w, h, 0, 0, w, h);
-            const pixels = draw.getImageData(0, 0, w, h).data;
-            if (still === null) still = pixels.slice();
-            let change = 0;
-            for (let i = 0; i < pixels.length; i += 4) change += Math.abs(pixels[i + 1] - still[i + 1]);  // green
-            change /= pixels.length / 4;
-            if (live.differences.length < 400) live.differences.push(Math.round(change * 10) / 10);
-            if (live.moved === null && change >= movedLevels) live.moved = now;
-            video.requestVideoFrameCallback(onFrame);
-        };
-        video.requestVideoFrameCallback(onFrame);
-    };
-    const find = setInterval(() => {
-        const video = document.querySelector('#live-video video');
-        if (video) { clearInterval(find); watch(video); }
-    }, 20);
+    window.lipsyncLive = {onDraw: (index, canvas) => {
+        const pixels = canvas.getContext('2d', {willReadFrequently: true}).getImageData(x, y, w, h).data;
+        if (still === null) still = pixels.slice();
+        let change = 0;
+        for (let i = 0; i < pixels.length; i += 4) change += Math.abs(pixels[i + 1] - still[i + 1]);  // green
+        change /= pixels.length / 4;
+        if (watched.differences.length < 400) watched.differences.push(Math.round(change * 10) / 10);
+        if (watched.moved === null && change >= movedLevels) watched.moved = performance.now();
+    }};
 }"""
 
 
@@ -98,19 +84,11 @@ def mouth_region() -> list[int]:
     return [x1, (y1 + y2) // 2, x2 - x1, y2 - (y1 + y2) // 2]
 
 
-def session_files(server) -> list[str]:
-    return sorted(path.name for path in server.temp_root.glob(f"{CHUNK_PREFIX}*"))
+def ended_sessions(server) -> int:
+    return server.log.read_text().count("live session ended")
 
 
-def gone(server, seconds: float = 30) -> bool:
-    """Whether every live session's folder is gone within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while session_files(server) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return not session_files(server)
-
-
-def test_the_portrait_speaks_live_with_the_microphone(tmp_path):
+def test_the_portrait_speaks_live_over_the_socket_with_every_sample(tmp_path):
     mic = microphone_file(tmp_path)
     with serve_app(tmp_path / "app") as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -126,45 +104,48 @@ def test_the_portrait_speaks_live_with_the_microphone(tmp_path):
             page.get_by_role("tab", name="Live").click()
             status = page.locator("#live-status")
             # The face found and encoded and the model loaded, as the tab opens.
-            expect(status).to_contain_text("Ready: press Record", timeout=WAIT_MS)
+            expect(status).to_contain_text("Ready: press Start", timeout=WAIT_MS)
             page.evaluate(WATCH_LIVE, [mouth_region(), SOUND_DBFS, MOVED_LEVELS])
 
-            page.locator("#live-mic").get_by_role("button", name="Record").click()
-            recording = time.monotonic()
-            expect(status).to_contain_text("Speak now", timeout=WAIT_MS)
-            page.wait_for_function("window.live.moved !== null && window.live.played > 1", timeout=70_000)
-            assert session_files(server), "a running session keeps its latest chunk in a folder of its own"
-            page.wait_for_timeout(2_000)  # more of it plays
-            watched = page.evaluate("window.live")
-            recorded = time.monotonic() - recording
-            page.locator("#live-mic").get_by_role("button", name="Stop").click()
-            expect(status).to_contain_text("Live session ended", timeout=WAIT_MS)
-            summary = status.inner_text()
+            page.locator("#live-start").click()
+            note = page.locator("#live-note")
+            expect(note).to_contain_text("Speak now", timeout=WAIT_MS)
+            page.wait_for_function("window.watched.moved !== null", timeout=WAIT_MS)
+            page.wait_for_timeout(1000 * (QUIET_SECONDS + SPEECH_SECONDS))  # all of it spoken
+            page.locator("#live-stop").click()
+            expect(note).to_contain_text("Live session ended", timeout=WAIT_MS)
+            page.wait_for_function("window.lipsyncLive.stats.closed !== null")
+            page.wait_for_timeout(1500)  # the last frames drawn
+            watched = page.evaluate("window.watched")
+            stats = page.evaluate("window.lipsyncLive.stats")
+            summary = stats["summary"]
 
-            assert watched["heard"] is not None, watched
-            assert watched["played"] > 1, watched  # frames arrive and play (a busy player may skip some)
-            # Before the speech the video shows the still photo (the mouth at rest), then the mouth moves.
+            assert stats["closed"]["code"] == 1000, stats["closed"]
+            assert summary["received_samples"] == stats["sent"], (summary, stats)  # every sample sent arrived
+            assert summary["seconds"] >= QUIET_SECONDS + SPEECH_SECONDS - 0.1  # and they are the whole recording
+            frames = audio.frame_count(summary["seconds"], FPS)
+            assert summary["frames"] == stats["received"] == stats["drawn"] == frames, (summary, stats, frames)
+            # Before the speech the canvas shows the still photo (the mouth at rest), then the mouth moves.
             assert max(watched["differences"][:10]) < MOVED_LEVELS <= max(watched["differences"]), watched
             fade = silence.fade_frames(FPS) / FPS
             latency = (watched["moved"] - watched["heard"]) / 1000 + fade
-            spoken = float(re.search(r"([\d.]+) s of speech", summary).group(1))
-            skipped = re.search(r"([\d.]+) s more skipped", summary)
-            arrived = spoken + (float(skipped.group(1)) if skipped else 0.0)
-            print(f"\nglass-to-glass latency: {latency:.2f} s (first moving mouth on screen {latency - fade:.2f} s "
+            print(f"\nglass-to-glass latency: {latency:.2f} s (first moving mouth drawn {latency - fade:.2f} s "
                   f"after the first sound at the microphone, + {fade * 1000:.0f} ms of fade into speech); "
-                  f"{arrived:.1f} s of speech reached the server in {recorded:.1f} s of recording; {summary}")
+                  f"{summary['received_samples']} of {stats['sent']} samples at {stats['rate']} Hz received; "
+                  f"{summary['frames']} frames sent, {stats['drawn']} drawn ({stats['late']} late restarts); "
+                  f"{summary['summary']}")
             assert latency > 0.2  # no frame is made before its 212 ms of speech has come: a bound, not a target
+            assert re.search(r"\d+ ms per 200 ms of speech", summary["summary"])
 
-            assert gone(server), "Stop removes the session's files (once the player's stream has read the last)"
-
-            # Again, and then the page goes away in the middle: that removes them too.
-            page.locator("#live-mic").get_by_role("button", name="Record").click()
-            expect(status).to_contain_text("Speak now", timeout=WAIT_MS)
-            deadline = time.monotonic() + 60
-            while not session_files(server) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert session_files(server)
+            # Again, and then the page goes away in the middle: its session ends on the server.
+            before = ended_sessions(server)
+            page.locator("#live-start").click()
+            expect(note).to_contain_text("Speak now", timeout=WAIT_MS)
+            page.wait_for_timeout(1000)
             page.close()
-            assert gone(server), "a page that goes away takes its session's files with it"
+            deadline = time.monotonic() + 30
+            while ended_sessions(server) == before and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert ended_sessions(server) == before + 1, "a page that goes away ends its session"
         finally:
             browser.close()
