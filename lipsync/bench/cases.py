@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from .measure import (Bench, Case, Derived, cold_command, detector_alone, end_to_end, first_segment, peak_rss,
                       request_seconds)
-from .parts import landmarks_alone, live_real_time, natural_voice, score_share, scorer_alone, text_first_segment
+from .parts import (landmarks_alone, live_real_time, live_socket, natural_voice, score_share, scorer_alone,
+                    text_first_segment)
 
 # The ratios to the generator alone the end-to-end cases should reach (issue 21); each is timed in pairs.
 STILL_TARGET = 1.0
@@ -88,6 +89,8 @@ def _parts(bench: Bench) -> list[Case]:
              seconds, fresh=True),
         Case("live", f"live: the portrait fed {live:g} s of speech in 200 ms chunks, in real time", live_real_time,
              "portrait", live),
+        Case("live_socket", f"live over the WebSocket: the portrait fed {live:g} s as a microphone would",
+             live_socket, "portrait", live),
         Case("voice_natural", "the natural voice (Piper) on five sentences", natural_voice),
         Case("voice_first_segment", "five sentences on the portrait: first preview segment after",
              text_first_segment, "portrait"),

@@ -5,6 +5,7 @@ voice's real-time factor, and a text's first preview segment by each voice."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..runtime import DTYPES, native_precisions
 from ..scoring import clips
 from ..speech import piper
 from ..speech.audio import SAMPLE_RATE, load_speech
+from ..speech.audio import frame_count as audio_frames
 from .measure import Bench, Case, one_request
 
 LANDMARK_BATCH = 8  # faces per FAN call, timed
@@ -130,3 +132,58 @@ def text_first_segment(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
         figures[f"{case.key}_{name}_s"] = first
         texts.append(f"{name} {first:.2f} s (of {total:.1f} s)")
     return figures, ", ".join(texts)
+
+
+def live_socket(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
+    """A live session over its WebSocket on a local server, fed by lipsync.live.client as a microphone would (each
+    20 ms once spoken): the samples received of those sent, the frames against the speech's (none dropped or
+    doubled), the server's processing per 200 ms of speech, and how long after the speech a frame needs was sent
+    it arrived (its mel window's lookahead, the wait for a batch, the work and the network; median and 95th)."""
+    import threading
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    from ..live import wire
+    from ..live.client import LiveClient
+    from ..live.server import LiveSockets
+
+    speech = load_speech(bench.inputs.speech(case.speech), bench.folder, None).samples
+    sockets = LiveSockets(1)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[WebSocketRoute(wire.SOCKET_PATH, sockets.serve)]),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        session = LiveSession(bench.inputs.face(case.face), bench.config(case))
+        client = LiveClient(f"http://127.0.0.1:{port}", sockets.open(session), ahead_seconds=0.0)
+        arrivals, indices = [], []
+        for frame in client.stream([speech], SAMPLE_RATE):
+            arrivals.append(time.monotonic())
+            indices.append(frame.index)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    summary, key = client.summary, case.key
+    expected = len(indices) == summary.frames and indices == list(range(summary.frames))
+    sent_times, sent_counts = zip(*client.sent)
+    lags = []
+    for index, arrived in zip(indices, arrivals):
+        needed = min(int((index + 1) * SAMPLE_RATE / session.fps), sent_counts[-1])
+        lags.append(arrived - sent_times[int(np.searchsorted(sent_counts, needed))])
+    lag, lag95 = 1000 * float(np.median(lags)), 1000 * float(np.percentile(lags, 95))
+    figures = {f"{key}_received_share": summary.received_samples / client.sent_samples,
+               f"{key}_frames": summary.frames, f"{key}_frames_expected": audio_frames(summary.seconds, session.fps),
+               f"{key}_frames_in_order": expected, f"{key}_ms_per_200ms": summary.busy_ms_per_200ms,
+               f"{key}_frame_lag_ms": lag, f"{key}_frame_lag_ms_p95": lag95}
+    return figures, (f"{summary.received_samples} of {client.sent_samples} samples received, {summary.frames} frames "
+                     f"for {summary.seconds:.1f} s ({'each once, in order' if expected else 'NOT each once'}), "
+                     f"{summary.busy_ms_per_200ms:.0f} ms of processing per 200 ms of speech (target 100), a frame "
+                     f"{lag:.0f} ms after its speech was sent (95th percentile {lag95:.0f})")

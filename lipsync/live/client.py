@@ -69,11 +69,13 @@ def start(app_url: str, photo: str | os.PathLike, **settings: Any) -> str:
 class LiveClient:
     """One session's socket: speech sent at the pace it is spoken, frames received as they come."""
 
-    def __init__(self, app_url: str, token: str):
+    def __init__(self, app_url: str, token: str, ahead_seconds: float = SEND_AHEAD_SECONDS):
         self.url = socket_url(app_url)
         self.token = token
+        self.ahead_seconds = ahead_seconds  # 0: exactly as a microphone gives it
         self.summary: Summary | None = None
         self.sent_samples = 0
+        self.sent: list[tuple[float, int]] = []  # (time.monotonic(), samples sent so far) after each message
 
     def stream(self, chunks: Iterable[np.ndarray], rate: int) -> Iterator[ReceivedFrame]:
         """Send the chunks (int16, or float in -1..1, mono at `rate`) as they come, never faster than real time,
@@ -116,12 +118,13 @@ class LiveClient:
             for chunk in chunks:
                 pcm = _pcm(chunk)
                 for start in range(0, len(pcm), step):
-                    ahead = (self.sent_samples / rate) - (time.monotonic() - started) - SEND_AHEAD_SECONDS
-                    if ahead > 0:
-                        time.sleep(ahead)
                     part = pcm[start:start + step]
+                    due = (self.sent_samples + len(part)) / rate - (time.monotonic() - started) - self.ahead_seconds
+                    if due > 0:  # not before it has been spoken
+                        time.sleep(due)
                     socket.send(part.tobytes())
                     self.sent_samples += len(part)
+                    self.sent.append((time.monotonic(), self.sent_samples))
             socket.send(json.dumps({"type": "end"}))
         except ConnectionClosed:
             pass  # the server closed it: the receiving side says why

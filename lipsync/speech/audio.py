@@ -154,8 +154,11 @@ def melspectrogram(samples: np.ndarray) -> np.ndarray:
         last = min(first + MEL_BLOCK, columns)
         block = torch.from_numpy(np.ascontiguousarray(padded[first * HOP_LENGTH:(last - 1) * HOP_LENGTH + N_FFT]))
         spectrum = torch.stft(block, N_FFT, HOP_LENGTH, WIN_LENGTH, _window(), center=False,
-                              return_complex=True).abs().numpy()
-        db = 20.0 * np.log10(np.maximum(1e-5, _mel_basis() @ spectrum)) - REF_LEVEL_DB
+                              return_complex=True).abs()
+        # The product in torch, not numpy: numpy's BLAS threads spin on after it, and the model on the same cores
+        # then ran at half speed (live mode makes a mel between every few frames).
+        banded = (torch.from_numpy(_mel_basis()) @ spectrum).numpy()
+        db = 20.0 * np.log10(np.maximum(1e-5, banded)) - REF_LEVEL_DB
         mel[:, first:last] = np.clip(2 * MEL_LIMIT * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MEL_LIMIT,
                                      -MEL_LIMIT, MEL_LIMIT)
     return mel
