@@ -451,3 +451,18 @@ def test_the_app_serves_with_a_speech_limit_of_its_own(tmp_path, monkeypatch):
                                 types.SimpleNamespace(session_hash="limit-test"), **HAAR)
     assert refused.value.message == "The speech is 6 s long; the limit is 5 s. Trim it and try again."
     assert "for 125 frames" in app.estimate(str(PORTRAIT), "audio", "", six, False, enhance="none")  # 5 s at 25 fps
+
+
+def test_the_live_socket_from_python_through_the_app(server, client, tmp_path):
+    """lipsync.live.client, as the README shows it: the app's start_live event gives the token, the socket on the
+    app's own port takes the recording at its pace and gives back every frame; a photo with no face gets a
+    sentence before any socket opens."""
+    from lipsync.live.client import speak
+
+    frames = list(speak(server.url, PORTRAIT, cut_speech(tmp_path / "s.wav", 1.0), **HAAR))
+    assert [frame.index for frame in frames] == list(range(25))
+    assert sum(len(frame.audio) for frame in frames) == 16_000 and frames[0].image.shape == (446, 300, 3)
+    wall = tmp_path / "wall.png"
+    cv2.imwrite(str(wall), np.full((240, 320, 3), 128, np.uint8))
+    with pytest.raises(AppError, match="No face was found"):
+        client.predict(handle_file(wall), **HAAR, api_name="/start_live")

@@ -154,3 +154,14 @@ def test_a_socket_closed_mid_stream_leaves_nothing_behind(served):
     while (served.sockets.counts() != (0, 0) or feeder_threads()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert served.sockets.counts() == (0, 0) and not feeder_threads()
+
+
+def test_the_client_rate_is_resampled_to_16_khz_as_one_stream(served):
+    """48 kHz in 20 ms messages gives, frame by frame, what resampling the whole recording at once gives (to the
+    last bit of 16-bit rounding): no seams at the messages' edges."""
+    tone = np.round(0.5 * np.sin(2 * np.pi * 440 * np.arange(96_000) / 48_000) * 32767).astype(np.int16)
+    client = LiveClient(served.url, served.session())
+    heard = np.concatenate([frame.audio for frame in client.stream([tone], 48_000)]).astype(int)
+    whole = np.round(soxr.resample(tone.astype(np.float32) / 32768, 48_000, 16_000) * 32767).astype(int)
+    assert len(heard) == len(whole) == 32_000
+    assert np.abs(heard - whole).max() <= 1
