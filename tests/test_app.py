@@ -424,7 +424,7 @@ def test_the_app_serves_with_a_speech_limit_of_its_own(tmp_path, monkeypatch):
 
     class Page:  # build_app's page, launched nowhere
         def __init__(self, *limits):
-            pass
+            app.SERVED.live = types.SimpleNamespace(launch_options=dict)  # as build_app sets it
 
         def queue(self, **settings):
             return self

@@ -14,18 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soxr
-import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from conftest import HAAR, PORTRAIT, SPEECH, SPEECH_ONSET, free_port
+from conftest import HAAR, PORTRAIT, SPEECH, SPEECH_ONSET
 from lipsync import LiveSession
 from lipsync.errors import LiveSessionError
 from lipsync.live import wire
 from lipsync.live.client import LiveClient, socket_url
-from lipsync.live.server import LiveSockets
+from lipsync.live.server import LiveSockets, local_server
 from lipsync.speech import audio
 
 CLIENT_RATE = 44_100  # not the session's 16 kHz: the server resamples it as one stream
@@ -43,16 +40,8 @@ class Served:
 @pytest.fixture(scope="module")
 def served():
     sockets = LiveSockets(max_sessions=3)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[WebSocketRoute(wire.SOCKET_PATH, sockets.serve)]),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield Served(sockets, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=10)
+    with local_server(sockets) as url:
+        yield Served(sockets, url)
 
 
 def speech_at(rate: int, seconds: float) -> np.ndarray:

@@ -5,7 +5,6 @@ voice's real-time factor, and a text's first preview segment by each voice."""
 from __future__ import annotations
 
 import dataclasses
-import socket
 import time
 from typing import Any
 
@@ -139,38 +138,18 @@ def live_socket(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     20 ms once spoken): the samples received of those sent, the frames against the speech's (none dropped or
     doubled), the server's processing per 200 ms of speech, and how long after the speech a frame needs was sent
     it arrived (its mel window's lookahead, the wait for a batch, the work and the network; median and 95th)."""
-    import threading
-
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.routing import WebSocketRoute
-
-    from ..live import wire
     from ..live.client import LiveClient
-    from ..live.server import LiveSockets
+    from ..live.server import LiveSockets, local_server
 
     speech = load_speech(bench.inputs.speech(case.speech), bench.folder, None).samples
     sockets = LiveSockets(1)
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[WebSocketRoute(wire.SOCKET_PATH, sockets.serve)]),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
+    with local_server(sockets) as url:
         session = LiveSession(bench.inputs.face(case.face), bench.config(case))
-        client = LiveClient(f"http://127.0.0.1:{port}", sockets.open(session), ahead_seconds=0.0)
+        client = LiveClient(url, sockets.open(session), ahead_seconds=0.0)
         arrivals, indices = [], []
         for frame in client.stream([speech], SAMPLE_RATE):
             arrivals.append(time.monotonic())
             indices.append(frame.index)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     summary, key = client.summary, case.key
     expected = len(indices) == summary.frames and indices == list(range(summary.frames))
     sent_times, sent_counts = zip(*client.sent)

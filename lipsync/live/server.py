@@ -10,10 +10,12 @@ import json
 import logging
 import queue
 import secrets
+import socket
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -161,6 +163,32 @@ class LiveSockets:
             await _close(websocket, *refused)
         else:
             await _close(websocket, wire.CLOSE_DONE, "")
+
+
+@contextmanager
+def local_server(sockets: LiveSockets) -> Iterator[str]:
+    """The socket alone, served on a free local port from a thread until the block ends: its app's address (for
+    the bench and the tests; the app mounts it on its own server)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[WebSocketRoute(wire.SOCKET_PATH, sockets.serve)]),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="lipsync-live-server", daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise LiveSessionError("The local live server did not start.")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 class _Refused(Exception):
