@@ -3,6 +3,7 @@ figures derived from them. Each case is one record; bench_measure says what its 
 
 from __future__ import annotations
 
+from .floor import cpu_over_floor
 from .measure import (Bench, Case, Derived, cold_command, detector_alone, end_to_end, first_segment, peak_rss,
                       request_seconds)
 from .parts import (landmarks_alone, live_real_time, live_socket, natural_voice, score_share, scorer_alone,
@@ -19,7 +20,24 @@ FINDERS = {"haar": "Haar", "s3fd": "S3FD"}
 
 
 def cases(bench: Bench) -> list[Case]:
-    return [*_requests(bench), *_parts(bench), *_memory(bench)]
+    return [*_requests(bench), *_floors(bench), *_parts(bench), *_memory(bench)]
+
+
+def _floors(bench: Bench) -> list[Case]:
+    """CPU per frame outside the model against decoding and encoding alone (issue 31's targets in the labels)."""
+    seconds = bench.speech_seconds
+    finder = FINDERS[bench.base.detector]
+    cpu = "CPU outside the model / decode + encode"
+    return [
+        Case("video_repeat", f"704x1216 video + {seconds:g} s ({finder}, detection cached): {cpu} (target 1.3x)",
+             cpu_over_floor, "video", seconds, warm_up=seconds),
+        Case("video_first", "  the same, first request (detection included) (target 1.6x)", cpu_over_floor, "video",
+             seconds, fresh=True),
+        Case("video_1080x1920_first", f"1080x1920 video + {seconds:g} s, first request: {cpu} (target 1.6x)",
+             cpu_over_floor, "video_1080x1920", seconds, fresh=True),
+        Case("still", f"still portrait + {seconds:g} s: CPU outside the model / the encode (target 1.3x)",
+             cpu_over_floor, "portrait", seconds),
+    ]
 
 
 def _requests(bench: Bench) -> list[Case]:
