@@ -18,7 +18,8 @@ import numpy as np
 from .. import models, runtime
 from ..faces import finding
 from ..media import encode, ffmpeg, i420, video
-from ..pipeline import generate
+from ..config import LipSyncConfig
+from ..pipeline import Result, estimate_frames, generate
 from ..speech.audio import MEL_WINDOW, N_MELS
 from .measure import Bench, Case
 
@@ -35,16 +36,20 @@ def cpu_over_floor(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     """RUNS requests of the case, each set against the generator alone on its frames and the floor of its clip."""
     face, speech = bench.inputs.face(case.face), bench.inputs.speech(case.speech)
     config = bench.config(case)
+    still = video.is_still(face)
+    frames = estimate_frames(face, audio_path=speech, config=config)
     runs = []
     for _ in range(RUNS):
         if case.fresh:
             finding.CACHE.clear()
+        # The generator alone just before and just after, averaged: the host's speed drifts over seconds.
+        before = _generator_cpu(bench, case, frames, still)
         own, children = cpu_seconds()
         result = generate(face, bench.folder / "floor.mp4", audio_path=speech, config=config)
         own_after, children_after = cpu_seconds()
         request = own_after - own + children_after - children
-        model = _generator_cpu(bench, case, result.frames, video.is_still(face))
-        floor = _floor_cpu(face, speech, result.frames, result.width, result.height, bench)
+        model = (before + _generator_cpu(bench, case, result.frames, still)) / 2
+        floor = _floor_cpu(face, speech, result, config, bench)
         outside = request - model
         runs.append((outside / floor, 1000 * outside / result.frames, 1000 * floor / result.frames,
                      request, model))
@@ -75,19 +80,21 @@ def _generator_cpu(bench: Bench, case: Case, frames: int, still: bool) -> float:
     return time.process_time() - started
 
 
-def _floor_cpu(face, speech, frames: int, width: int, height: int, bench: Bench) -> float:
+def _floor_cpu(face, speech, result: Result, config: LipSyncConfig, bench: Bench) -> float:
     """ffmpeg's CPU seconds to decode the clip's frames once (a video's) and encode `frames` of them, with the
     speech, with our encoder's settings; a still's frame is given raw, looped, so only the encode counts."""
+    frames, width, height = result.frames, result.width, result.height
     if video.is_still(face):
-        source = video.open_face(face, None, 10**9, 25.0)
+        source = video.open_face(face, config.output_size, config.max_image_pixels, config.still_fps)
         raw = bench.folder / "still.yuv"
         raw.write_bytes(np.ascontiguousarray(i420.to_i420(source.still)).tobytes())
         frames_in = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", "25",
                      "-stream_loop", str(frames - 1), "-i", ffmpeg.tool_path(raw)]
+        sized = []
     else:
-        frames_in = ["-i", ffmpeg.tool_path(face), "-vf", f"scale={width}:{height}"]
+        frames_in, sized = ["-i", ffmpeg.tool_path(face)], ["-vf", f"scale={width}:{height}"]
     _, children = cpu_seconds()
     subprocess.run([ffmpeg.FFMPEG, "-v", "error", "-nostdin", "-y", *frames_in, "-i", ffmpeg.tool_path(speech),
-                    "-map", "0:v:0", "-map", "1:a:0", "-frames:v", str(frames), *encode.CODEC_ARGS, "-f", "mp4",
+                    "-map", "0:v:0", "-map", "1:a:0", *sized, "-frames:v", str(frames), *encode.CODEC_ARGS, "-f", "mp4",
                     "/dev/null"], check=True, capture_output=True)
     return cpu_seconds()[1] - children
