@@ -154,3 +154,13 @@ def test_the_client_rate_is_resampled_to_16_khz_as_one_stream(served):
     whole = np.round(soxr.resample(tone.astype(np.float32) / 32768, 48_000, 16_000) * 32767).astype(int)
     assert len(heard) == len(whole) == 32_000
     assert np.abs(heard - whole).max() <= 1
+
+
+def test_a_session_that_runs_out_of_time_ends_with_its_summary(served):
+    """--live-seconds: the speech up to the limit is spoken, then the session ends by itself and leaves nothing."""
+    client = LiveClient(served.url, served.sockets.open(LiveSession(PORTRAIT, HAAR, max_seconds=1.0)))
+    frames = list(client.stream([speech_at(16_000, 2.5)], 16_000))
+    assert len(frames) == client.summary.frames == 25 and client.summary.seconds == pytest.approx(1.0)
+    assert client.summary.text.endswith("It reached its limit of 1 s.")
+    time.sleep(0.5)
+    assert served.sockets.counts() == (0, 0) and not feeder_threads()
