@@ -26,14 +26,13 @@ from lipsync.live.server import LiveSockets
 LIVE_SECONDS = 120
 LIVE_SESSIONS = 2
 JITTER_SECONDS = 0.12  # frames are shown this far behind the first one's arrival: room for the network's jitter
-MESSAGE_SECONDS = 0.02  # of speech in each message the page sends
 ELEMENT_IDS = {"start": "live-start", "stop": "live-stop", "playback": "live-playback", "status": "live-status"}
 # The canvas and the line the page's script writes to.
 CANVAS = ('<div id="live-stage"><canvas id="live-canvas" width="0" height="0"></canvas>'
           '<p id="live-note"></p></div>')
 SCRIPT = (Path(__file__).with_name("live.js").read_text()
           .replace("SOCKET_PATH", json.dumps(wire.SOCKET_PATH.lstrip("/")))
-          .replace("JITTER_SECONDS", str(JITTER_SECONDS)).replace("MESSAGE_SECONDS", str(MESSAGE_SECONDS)))
+          .replace("JITTER_SECONDS", str(JITTER_SECONDS)).replace("MESSAGE_SECONDS", str(wire.MESSAGE_SECONDS)))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from ..pipeline import work_dir
 from ..speech import audio
 from . import wire
 
-MESSAGE_SECONDS = 0.02  # of speech a message, as the page sends it
 SEND_AHEAD_SECONDS = 0.3  # how far ahead of the clock the speech is sent (within the server's slack)
 OPEN_SECONDS = 30.0
 
@@ -112,7 +111,7 @@ class LiveClient:
     def _send(self, socket, chunks: Iterable[np.ndarray], rate: int) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        step = max(1, round(MESSAGE_SECONDS * rate))
+        step = max(1, round(wire.MESSAGE_SECONDS * rate))
         started = time.monotonic()
         try:
             for chunk in chunks:
@@ -144,9 +143,7 @@ def speak(app_url: str, photo: str | os.PathLike, speech: str | os.PathLike | It
 
 def _pcm(chunk: np.ndarray) -> np.ndarray:
     chunk = np.asarray(chunk)
-    if chunk.dtype == np.int16:
-        return chunk.astype("<i2", copy=False)
-    return np.round(np.clip(chunk, -1.0, 1.0) * 32767).astype("<i2")
+    return chunk.astype("<i2", copy=False) if chunk.dtype == np.int16 else audio.to_pcm16(chunk)
 
 
 def _drawn(shown: np.ndarray | None, frame: wire.FrameMessage) -> np.ndarray:

@@ -24,6 +24,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from ..errors import LiveSessionError
 from ..media import i420
+from ..speech import audio
 from ..speech.audio import SAMPLE_RATE
 from . import wire
 from .session import LiveFrame, LiveSession
@@ -306,7 +307,7 @@ class _Feeder(threading.Thread):
     def _feed(self, pcm: bytes, ended: bool) -> None:
         started = time.perf_counter()
         session = self.session
-        samples = np.frombuffer(pcm, "<i2").astype(np.float32) / np.float32(32768)
+        samples = audio.from_pcm16(np.frombuffer(pcm, "<i2"))
         if self._resampler is not None:
             samples = self._resampler.resample_chunk(samples, last=ended)
         samples = np.concatenate([self._unfed, samples])
@@ -340,8 +341,7 @@ class _Feeder(threading.Thread):
                     regions.append(wire.Region(x1, y1, x2 - x1, y2 - y1, _jpeg(i420.region_bgr(frame.picture,
                                                                                                  bounds))))
         self._regions_shown = pasted
-        sound = np.round(np.clip(frame.audio, -1.0, 1.0) * 32767).astype("<i2")
-        return wire.pack_frame(frame.index, regions, sound)
+        return wire.pack_frame(frame.index, regions, audio.to_pcm16(frame.audio))
 
     def _send_end(self, limited: bool) -> None:
         session = self.session

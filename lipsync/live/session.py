@@ -203,7 +203,7 @@ class LiveSession:
         if samples.ndim != 1:
             raise LiveSessionError("Live speech must be mono: one channel, as a one-dimensional array of samples.")
         if samples.dtype == np.int16:
-            samples = samples / np.float32(32768)
+            samples = audio.from_pcm16(samples)
         elif not np.issubdtype(samples.dtype, np.floating):
             raise LiveSessionError(f"Live speech must be float samples in -1..1 or 16-bit integers, "
                                    f"not {samples.dtype}.")

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 SOCKET_PATH = "/live/socket"
-MAX_MESSAGE_MS = 50  # of speech in one binary message (the page sends 20 ms)
+MESSAGE_SECONDS = 0.02  # of speech in each message the page and lipsync.live.client send
+MAX_MESSAGE_MS = 50  # of speech in one binary message, at most
 REALTIME_SLACK_SECONDS = 1.0  # how far a client's speech may run ahead of the clock (network bursts)
 MIN_RATE, MAX_RATE = 8_000, 192_000
 JPEG_QUALITY = 85

@@ -40,6 +40,7 @@ MEL_FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # mel columns per second
 MEL_WINDOW = 16  # mel columns per video frame's window (0.2 s)
 MEL_BLOCK = int(30 * MEL_FRAMES_PER_SECOND)  # mel columns made at once: 30 s of speech
 PCM_SCALE = 32767  # float samples in -1..1 -> 16-bit PCM, as speech is written
+PCM_FULL_SCALE = 32768  # 16-bit PCM -> float, as speech is read
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,16 @@ def load_speech(path: str | Path, work_dir: Path, max_seconds: float | None) -> 
     return Speech(samples.astype(np.float32, copy=False), mux_path)
 
 
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples as 16-bit little-endian PCM: clipped to -1..1 and rounded."""
+    return np.round(np.clip(samples, -1.0, 1.0) * PCM_SCALE).astype("<i2")
+
+
+def from_pcm16(pcm: np.ndarray) -> np.ndarray:
+    """16-bit PCM as float32 samples in -1..1, as load_speech reads a WAV."""
+    return np.asarray(pcm).astype(np.float32) / np.float32(PCM_FULL_SCALE)
+
+
 def write_wav(chunks: Iterable[np.ndarray], path: str | Path) -> float:
     """Float chunks at SAMPLE_RATE into a 16-bit PCM mono WAV (load_speech reads it as it is), as they come; its
     length in seconds. A file left half-written by an error is removed."""
@@ -86,7 +97,7 @@ def write_wav(chunks: Iterable[np.ndarray], path: str | Path) -> float:
             out.setsampwidth(2)
             out.setframerate(SAMPLE_RATE)
             for chunk in chunks:
-                out.writeframes((chunk * PCM_SCALE).astype("<i2").tobytes())
+                out.writeframes(to_pcm16(chunk).tobytes())
                 frames += len(chunk)
     except BaseException:
         Path(path).unlink(missing_ok=True)

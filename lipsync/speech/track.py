@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import AudioError
 from ..media.encode import PcmSpeech
 from . import audio, silence
-from .audio import HOP_LENGTH, MEL_WINDOW, N_FFT, N_MELS, PCM_SCALE, SAMPLE_RATE
+from .audio import HOP_LENGTH, MEL_WINDOW, N_FFT, N_MELS, SAMPLE_RATE
 
 # The new mel columns are cut from audio.melspectrogram of the speech from this many hops before them: enough that
 # neither its first sample (which the pre-emphasis leaves unfiltered) nor its left reflect padding reaches them.
@@ -264,14 +264,14 @@ class GrowingSpeech:
         return max(self._frames.frames + 1, audio.frame_count(max(self.seconds, self._expected_seconds), self.fps))
 
     def add(self, samples: np.ndarray) -> None:
-        pcm = (np.asarray(samples, np.float32) * PCM_SCALE).astype("<i2")
+        pcm = audio.to_pcm16(samples)
         with self._changed:
             if self._stopped:
                 raise SpeechStopped()
             if self.max_seconds is not None and self.seconds + len(pcm) / SAMPLE_RATE > self.max_seconds:
                 raise AudioError(f"The speech is longer than the limit of {self.max_seconds:g} s. Shorten the text "
                                  f"and try again.")
-            self._ready.extend(self._frames.add(pcm / np.float32(32768)))
+            self._ready.extend(self._frames.add(audio.from_pcm16(pcm)))
             self._pcm.append(pcm.tobytes())
             self._changed.notify_all()
 
