@@ -151,7 +151,7 @@ def live_socket(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
             arrivals.append(time.monotonic())
             indices.append(frame.index)
     summary, key = client.summary, case.key
-    expected = len(indices) == summary.frames and indices == list(range(summary.frames))
+    in_order = len(indices) == summary.frames and indices == list(range(summary.frames))
     sent_times, sent_counts = zip(*client.sent)
     lags = []
     for index, arrived in zip(indices, arrivals):
@@ -160,9 +160,9 @@ def live_socket(bench: Bench, case: Case) -> tuple[dict[str, Any], str]:
     lag, lag95 = 1000 * float(np.median(lags)), 1000 * float(np.percentile(lags, 95))
     figures = {f"{key}_received_share": summary.received_samples / client.sent_samples,
                f"{key}_frames": summary.frames, f"{key}_frames_expected": audio_frames(summary.seconds, session.fps),
-               f"{key}_frames_in_order": expected, f"{key}_ms_per_200ms": summary.busy_ms_per_200ms,
+               f"{key}_frames_in_order": in_order, f"{key}_ms_per_200ms": summary.busy_ms_per_200ms,
                f"{key}_frame_lag_ms": lag, f"{key}_frame_lag_ms_p95": lag95}
     return figures, (f"{summary.received_samples} of {client.sent_samples} samples received, {summary.frames} frames "
-                     f"for {summary.seconds:.1f} s ({'each once, in order' if expected else 'NOT each once'}), "
+                     f"for {summary.seconds:.1f} s ({'each once, in order' if in_order else 'NOT each once'}), "
                      f"{summary.busy_ms_per_200ms:.0f} ms of processing per 200 ms of speech (target 100), a frame "
                      f"{lag:.0f} ms after its speech was sent (95th percentile {lag95:.0f})")
