@@ -137,6 +137,15 @@ def test_the_portrait_speaks_live_over_the_socket_with_every_sample(tmp_path):
             assert latency > 0.2  # no frame is made before its 212 ms of speech has come: a bound, not a target
             assert re.search(r"\d+ ms per 200 ms of speech", summary["summary"])
 
+            # On the narrowest phone the portrait is drawn within the screen (the canvas has the photo's own size).
+            page.set_viewport_size({"width": 320, "height": 800})
+            page.wait_for_timeout(500)
+            shown = page.locator("#live-canvas").bounding_box()
+            assert shown["x"] >= 0 and shown["x"] + shown["width"] <= 320, shown
+            assert page.evaluate("document.documentElement.scrollWidth") <= 320
+            assert shown["height"] == pytest.approx(shown["width"] * 446 / 300, abs=2)  # not stretched
+            page.set_viewport_size({"width": 1280, "height": 1000})
+
             # Again, and then the page goes away in the middle: its session ends on the server.
             before = ended_sessions(server)
             page.locator("#live-start").click()

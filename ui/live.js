@@ -52,6 +52,7 @@ async (token) => {
     const base = window.location.href.split('#')[0].split('?')[0].replace(/[^/]*$/, '');
     const url = new URL(SOCKET_PATH, base);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    say('Connecting…');
     const socket = new WebSocket(url);
     socket.binaryType = 'arraybuffer';
     const waiting = [];  // captured before the socket opened: sent once it has, none lost

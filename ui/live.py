@@ -96,7 +96,7 @@ class LiveTab:
             raise gr.Error(str(exc), print_exception=False) from None
         with self._lock:
             self._tokens[page] = token
-        return token, f"🎙️ Connecting… then speak: the photo follows your voice for at most {self.limits.seconds:g} s."
+        return token, ""  # from here on the page's own line, under the portrait, says how the session goes
 
     def forget(self, request: gr.Request) -> None:
         """The page has gone: its session made ahead, and a token it did not use."""
